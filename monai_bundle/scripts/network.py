@@ -1,0 +1,300 @@
+"""W-DUALMINE: reliability-weighted dual-expert fusion with residual-to-average output.
+
+One class per paper concept (section numbers of the W-DUALMINE paper):
+
+* :class:`ECA` and :class:`EncoderStage` - the Siamese 4-stage encoder (3.2)
+* :class:`ReliabilityHead` - per-scale reliability scores and the convex gate, eq. (3)-(4) (3.3)
+* :class:`GlobalContextSpatialExpert` - parallel 3x3 and dilated 3x3 convolutions (3.4.1)
+* :class:`WaveletFrequencyExpert` - Haar DWT, gated LL, max-absolute LH/HL/HH, inverse DWT (3.4.2)
+* :class:`SoftGradientMixer` - Sobel-guided softmax over the two experts (3.5)
+* :class:`ResidualDecoder` and :class:`ResidualToAverageOutput` - residual R and
+  ``clip((I1 + I2) / 2 + strength * tanh(R), 0, 1)`` (3.6)
+* :class:`WDualMine` - the whole network; ``forward`` is the inference path, ``training_outputs`` adds the
+  auxiliary heads that only the loss needs (reconstruction heads, InfoNCE projections; section 4).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from pytorch_wavelets import DWTForward, DWTInverse
+
+from .sobel import sobel_xy
+
+__all__ = [
+    "ECA",
+    "EncoderStage",
+    "SiameseEncoder",
+    "ReliabilityHead",
+    "GlobalContextSpatialExpert",
+    "WaveletFrequencyExpert",
+    "SoftGradientMixer",
+    "ScaleFusion",
+    "ResidualDecoder",
+    "ResidualToAverageOutput",
+    "WDualMine",
+]
+
+
+class ECA(nn.Module):
+    """Efficient Channel Attention (3.2): global average pool, 1-D conv (k=3) across channels, sigmoid gate."""
+
+    def __init__(self, kernel_size: int = 3):
+        super().__init__()
+        self.conv = nn.Conv1d(1, 1, kernel_size, padding=kernel_size // 2, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x.mean(dim=(2, 3))  # (B, C)
+        y = torch.sigmoid(self.conv(y.unsqueeze(1))).squeeze(1)
+        return x * y[:, :, None, None]
+
+
+class EncoderStage(nn.Module):
+    """One encoder stage (3.2): residual block (two 3x3 convs, projected shortcut) followed by ECA."""
+
+    def __init__(self, in_ch: int, out_ch: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_ch, out_ch, 3, stride=stride, padding=1)
+        self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1)
+        self.shortcut = nn.Conv2d(in_ch, out_ch, 1, stride=stride)
+        self.eca = ECA()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv2(F.relu(self.conv1(x)))
+        return self.eca(F.relu(y + self.shortcut(x)))
+
+
+class SiameseEncoder(nn.Module):
+    """Shared-weight 4-stage encoder (3.2). Every stage halves the resolution (stage 1 works at 1/2 scale, which
+    is what makes a 256x256 forward fit the 0.1 s CPU budget; full-resolution detail reaches the decoder head
+    through the input images themselves)."""
+
+    def __init__(self, channels: tuple[int, ...]):
+        super().__init__()
+        ins = (1,) + tuple(channels[:-1])
+        self.stages = nn.ModuleList(
+            EncoderStage(i, o, stride=2) for i, o in zip(ins, channels)
+        )
+
+    def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
+        feats = []
+        x = image
+        for stage in self.stages:
+            x = stage(x)
+            feats.append(x)
+        return feats
+
+
+class ReliabilityHead(nn.Module):
+    """Per-scale reliability (3.3): r_i = softplus(h(f_i)) (eq. 3); w1 = r1 / (r1 + r2 + eps), w2 = 1 - w1 (eq. 4)."""
+
+    def __init__(self, channels: int, eps: float = 1e-6):
+        super().__init__()
+        self.score = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(), nn.Conv2d(channels, 1, 1))
+        self.eps = eps
+
+    def forward(self, f1: torch.Tensor, f2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        r1 = F.softplus(self.score(f1))
+        r2 = F.softplus(self.score(f2))
+        w1 = r1 / (r1 + r2 + self.eps)
+        return w1, 1.0 - w1
+
+
+class GlobalContextSpatialExpert(nn.Module):
+    """Spatial expert (3.4.1) on the gated mix w1*f1 + w2*f2 (eq. 5): a 3x3 conv and a dilated (d=2) 3x3 conv
+    in parallel, concatenated and merged by a 1x1 conv, with a residual connection (eq. 6)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.local = nn.Conv2d(channels, channels, 3, padding=1)
+        self.context = nn.Conv2d(channels, channels, 3, padding=2, dilation=2)
+        self.merge = nn.Conv2d(2 * channels, channels, 1)
+
+    def forward(self, f1, f2, w1, w2) -> torch.Tensor:
+        mixed = w1 * f1 + w2 * f2
+        both = torch.cat([F.relu(self.local(mixed)), F.relu(self.context(mixed))], dim=1)
+        return mixed + self.merge(both)
+
+
+class WaveletFrequencyExpert(nn.Module):
+    """Frequency expert (3.4.2): one-level Haar DWT of both feature maps (pytorch_wavelets), LL fused by the
+    (downsampled) reliability gate (eq. 7), LH/HL/HH by the max-absolute rule (eq. 8), inverse DWT (eq. 9)."""
+
+    def __init__(self):
+        super().__init__()
+        self.dwt = DWTForward(J=1, wave="haar", mode="zero")
+        self.idwt = DWTInverse(wave="haar", mode="zero")
+
+    @staticmethod
+    def max_absolute(h1: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:
+        """Eq. (8): per coefficient, keep the one of larger magnitude (ties go to the first source)."""
+        return torch.where(h1.abs() >= h2.abs(), h1, h2)
+
+    def forward(self, f1, f2, w1, w2) -> torch.Tensor:
+        ll1, (h1,) = self.dwt(f1)
+        ll2, (h2,) = self.dwt(f2)
+        g1 = F.avg_pool2d(w1, 2)
+        ll = g1 * ll1 + (1.0 - g1) * ll2
+        return self.idwt((ll, [self.max_absolute(h1, h2)]))
+
+
+class SoftGradientMixer(nn.Module):
+    """Soft gradient mixer (3.5): each expert output E gets its Sobel magnitude |dE/dx| + |dE/dy| added
+    (eq. 10), a shared 1x1 conv scores it, and a softmax over the two experts gives per-pixel mixing weights
+    (eq. 11); the output is their weighted sum (eq. 12)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.score = nn.Conv2d(channels, 1, 1)
+
+    def weights(self, spatial: torch.Tensor, frequency: torch.Tensor) -> torch.Tensor:
+        """(B, 2, H, W) softmax weights of (spatial, frequency)."""
+        logits = [self.score(e + sum(g.abs() for g in sobel_xy(e))) for e in (spatial, frequency)]
+        return torch.softmax(torch.cat(logits, dim=1), dim=1)
+
+    def forward(self, spatial: torch.Tensor, frequency: torch.Tensor) -> torch.Tensor:
+        p = self.weights(spatial, frequency)
+        return p[:, :1] * spatial + p[:, 1:] * frequency
+
+
+class ScaleFusion(nn.Module):
+    """Everything that happens at one encoder scale: gate (3.3), two experts (3.4), mixer (3.5)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.reliability = ReliabilityHead(channels)
+        self.spatial = GlobalContextSpatialExpert(channels)
+        self.frequency = WaveletFrequencyExpert()
+        self.mixer = SoftGradientMixer(channels)
+
+    def forward(self, f1: torch.Tensor, f2: torch.Tensor) -> torch.Tensor:
+        w1, w2 = self.reliability(f1, f2)
+        return self.mixer(self.spatial(f1, f2, w1, w2), self.frequency(f1, f2, w1, w2))
+
+
+class ResidualDecoder(nn.Module):
+    """Decoder (3.6): coarse-to-fine, upsample + concatenate the next finer fused scale + 3x3 conv; the finest
+    map is upsampled to full resolution, where the head sees it together with both input images and predicts
+    the residual map R (zero-initialised, so an untrained network outputs exactly the mean image)."""
+
+    def __init__(self, channels: tuple[int, ...]):
+        super().__init__()
+        self.up = nn.ModuleList(
+            nn.Conv2d(channels[k + 1] + channels[k], channels[k], 3, padding=1) for k in range(len(channels) - 1)
+        )
+        self.head = nn.Sequential(nn.Conv2d(channels[0] + 2, channels[0], 3, padding=1), nn.ReLU(),
+                                  nn.Conv2d(channels[0], 1, 3, padding=1))
+        nn.init.zeros_(self.head[-1].weight)
+        nn.init.zeros_(self.head[-1].bias)
+
+    def forward(self, fused: list[torch.Tensor], images: torch.Tensor) -> torch.Tensor:
+        x = fused[-1]
+        for k in range(len(fused) - 2, -1, -1):
+            x = F.interpolate(x, size=fused[k].shape[-2:], mode="bilinear", align_corners=False)
+            x = F.relu(self.up[k](torch.cat([x, fused[k]], dim=1)))
+        x = F.interpolate(x, size=images.shape[-2:], mode="bilinear", align_corners=False)
+        return self.head(torch.cat([x, images], dim=1))
+
+
+class ResidualToAverageOutput(nn.Module):
+    """Residual-to-average output (3.6, eq. 13): ``F = clip((I1 + I2)/2 + strength * D, 0, 1)``.
+
+    ``mode="additive"`` is the paper's ``D = tanh(R)``. ``mode="source_weighted"`` (this project's documented
+    variant, see docs/README.md) uses ``D = tanh(R) * (I1 - I2) / 2``: the output stays a per-pixel convex
+    combination of the two sources for strength <= 1, which keeps intensities that exist in a source (what MI
+    and FMI reward). With ``strength = 0`` both give exactly the clipped mean.
+    """
+
+    MODES = ("additive", "source_weighted")
+
+    def __init__(self, mode: str = "additive"):
+        super().__init__()
+        if mode not in self.MODES:
+            raise ValueError(f"unknown residual mode {mode!r}; expected one of {self.MODES}")
+        self.mode = mode
+
+    def forward(self, images: torch.Tensor, residual: torch.Tensor, strength: float) -> torch.Tensor:
+        i1, i2 = images[:, :1], images[:, 1:2]
+        detail = torch.tanh(residual)
+        if self.mode == "source_weighted":
+            detail = detail * (i1 - i2) / 2
+        return torch.clamp((i1 + i2) / 2 + strength * detail, 0.0, 1.0)
+
+
+class WDualMine(nn.Module):
+    """The W-DUALMINE network.
+
+    ``forward(x)``: x is (B, 2, H, W) in [0, 1] - channel 0 the functional/structural modality A (CT, or the
+    Y channel of PET/SPECT), channel 1 the MRI - and the result is (B, 1, H, W) in [0, 1]. Any H, W: the input is
+    padded (replicate) to a multiple of :attr:`size_multiple` and the output cropped back.
+
+    ``strength`` is the residual scale lambda of eq. (13); change it after loading weights to choose the detail
+    strength (0 gives exactly the clipped mean of the inputs).
+    """
+
+    def __init__(self, channels=(16, 32, 64, 128), strength: float = 0.5, residual_mode: str = "source_weighted",
+                 projection_dim: int = 32):
+        super().__init__()
+        channels = tuple(int(c) for c in channels)
+        if len(channels) != 4:
+            raise ValueError(f"W-DUALMINE has a 4-stage encoder; got channels={channels}")
+        self.channels = channels
+        self.strength = float(strength)
+        self.encoder = SiameseEncoder(channels)
+        self.scales = nn.ModuleList(ScaleFusion(c) for c in channels)
+        self.decoder = ResidualDecoder(channels)
+        self.output = ResidualToAverageOutput(residual_mode)
+        # auxiliary heads used only by the loss (section 4); never run by forward()
+        self.reconstruct_a = self._reconstruction_head(channels[0])
+        self.reconstruct_b = self._reconstruction_head(channels[0])
+        self.projection = nn.Sequential(nn.Linear(channels[-1], channels[-1]), nn.ReLU(),
+                                        nn.Linear(channels[-1], projection_dim))
+
+    size_multiple = 32  # 4 stride-2 stages, then a Haar DWT at the coarsest scale
+
+    @staticmethod
+    def _reconstruction_head(width: int) -> nn.Module:
+        return nn.Sequential(nn.Conv2d(1, width, 3, padding=1), nn.ReLU(), nn.Conv2d(width, 1, 3, padding=1))
+
+    def _pad(self, x: torch.Tensor) -> tuple[torch.Tensor, int, int]:
+        h, w = x.shape[-2:]
+        m = self.size_multiple
+        ph, pw = (-h) % m, (-w) % m
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+        return x, h, w
+
+    def _fuse(self, images: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Padded (B, 2, H, W) images -> residual R and the encoder features of both sources."""
+        b = images.shape[0]
+        feats = self.encoder(torch.cat([images[:, :1], images[:, 1:2]], dim=0))  # Siamese: one pass, shared weights
+        fused = [scale(f[:b], f[b:]) for scale, f in zip(self.scales, feats)]
+        return self.decoder(fused, images), feats
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1] != 2:
+            raise ValueError(f"W-DUALMINE expects a (B, 2, H, W) tensor, got shape {tuple(x.shape)}")
+        padded, h, w = self._pad(x)
+        residual, _ = self._fuse(padded)
+        return self.output(padded, residual, self.strength)[..., :h, :w]
+
+    def embed(self, image: torch.Tensor) -> torch.Tensor:
+        """InfoNCE projection (section 4, L_mi): coarsest encoder features, global average pool, MLP, L2-norm."""
+        deepest = self.encoder(image)[-1].mean(dim=(2, 3))
+        return F.normalize(self.projection(deepest), dim=1)
+
+    def training_outputs(self, x: torch.Tensor, strength: float | None = None) -> dict[str, torch.Tensor]:
+        """Everything the loss needs: the fused image, both reconstructions and the three projections."""
+        padded, h, w = self._pad(x)
+        residual, feats = self._fuse(padded)
+        fused_full = self.output(padded, residual, self.strength if strength is None else strength)
+        b = x.shape[0]
+        z_sources = F.normalize(self.projection(feats[-1].mean(dim=(2, 3))), dim=1)
+        return {
+            "fused": fused_full[..., :h, :w],
+            "rec_a": self.reconstruct_a(fused_full)[..., :h, :w],
+            "rec_b": self.reconstruct_b(fused_full)[..., :h, :w],
+            "z_fused": self.embed(fused_full),
+            "z_a": z_sources[:b],
+            "z_b": z_sources[b:],
+        }

@@ -1,0 +1,116 @@
+"""Glue between the W-DUALMINE network/loss and MONAI's engines (used by configs/train.json).
+
+* :class:`FusionTrainingModel` - the module the trainer optimises: auxiliary outputs while training.
+* The loss is :class:`scripts.losses.WDualMineLoss`, called by the engine as ``loss(pred, label)`` where the
+  label is the source pair itself (fusion is unsupervised; the transforms copy ``image`` to ``label``).
+* :class:`LossTermsHandler` - averages each loss term over an epoch into ``engine.state.metrics`` so that
+  StatsHandler and TensorBoardStatsHandler log them (``loss_avg``, ``loss_grad``, ...).
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+import torch
+import torch.nn as nn
+
+from .losses import WDualMineLoss
+
+__all__ = ["FusionTrainingModel", "LossTermsHandler"]
+
+
+class FusionTrainingModel(nn.Module):
+    """Wraps a :class:`WDualMine` so that the engine's plain ``network(x)`` call returns what the loss needs:
+    :meth:`WDualMine.training_outputs` in training mode (auxiliary heads included), the fused image in eval mode.
+    DistributedDataParallel wraps this module, so gradients of every head are synchronised. Checkpoints save the
+    inner ``network`` (plain W-DUALMINE state dict)."""
+
+    def __init__(self, network: nn.Module):
+        super().__init__()
+        self.network = network
+
+    def forward(self, inputs: torch.Tensor):
+        return self.network.training_outputs(inputs) if self.training else self.network(inputs)
+
+
+class LossTermsHandler:
+    """Epoch means of the loss terms of ``loss`` (a :class:`WDualMineLoss`) into ``engine.state.metrics``."""
+
+    def __init__(self, loss: WDualMineLoss, prefix: str = "loss_"):
+        self.loss, self.prefix = loss, prefix
+        self._sums: dict[str, float] = defaultdict(float)
+        self._count = 0
+
+    def attach(self, engine) -> None:
+        from ignite.engine import Events
+
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self._accumulate)
+        engine.add_event_handler(Events.EPOCH_COMPLETED, self._publish)
+
+    def _accumulate(self, engine) -> None:
+        for k, v in self.loss.last_terms.items():
+            self._sums[k] += v
+        self._count += 1
+
+    def _publish(self, engine) -> None:
+        for k, v in self._sums.items():
+            engine.state.metrics[self.prefix + k] = v / max(self._count, 1)
+        self._sums.clear()
+        self._count = 0
+
+
+class ResumableCheckpoint:
+    """Epoch checkpoints of network, optimizer and trainer state in ``ckpt_dir`` (MONAI CheckpointSaver, the last
+    ``n_saved`` kept), and - when such a checkpoint already exists - resumption from the newest one (MONAI
+    CheckpointLoader) before the first epoch. The trainer is added at ``attach`` time, which avoids a circular
+    reference in the bundle config."""
+
+    def __init__(self, ckpt_dir: str, items: dict, n_saved: int = 1, map_location: str = "cpu"):
+        self.ckpt_dir, self.items, self.n_saved, self.map_location = ckpt_dir, dict(items), n_saved, map_location
+
+    def latest(self):
+        from pathlib import Path
+
+        found = sorted(Path(self.ckpt_dir).glob("*checkpoint_epoch=*.pt"), key=lambda p: p.stat().st_mtime)
+        return found[-1] if found else None
+
+    def attach(self, engine) -> None:
+        from monai.handlers import CheckpointLoader, CheckpointSaver
+
+        items = {**self.items, "trainer": engine}
+        path = self.latest()
+        if path is not None:
+            engine.logger.info(f"resuming from {path}")
+            CheckpointLoader(load_path=str(path), load_dict=items, map_location=self.map_location).attach(engine)
+        CheckpointSaver(save_dir=self.ckpt_dir, save_dict=items, save_interval=1, n_saved=self.n_saved,
+                        epoch_level=True).attach(engine)
+
+
+class ValidationLoss:
+    """Ignite metric for the validation loop: the image terms of the loss, ``5*L_avg + 2*L_grad + 1*L_cc``
+    (the feature terms need the training heads), averaged over the validation pairs. Lower is better."""
+
+    def __new__(cls, weights: dict | None = None):
+        from ignite.metrics import Metric
+        from monai.handlers import from_engine
+
+        from .losses import AverageLoss, CorrelationLoss, GradientLoss
+
+        w = {"avg": 5.0, "grad": 2.0, "cc": 1.0, **(weights or {})}
+        terms = {"avg": AverageLoss(), "grad": GradientLoss(), "cc": CorrelationLoss()}
+
+        class _ValidationLoss(Metric):
+            def reset(self):
+                self._sum, self._n = 0.0, 0
+
+            def update(self, output):
+                preds, labels = output
+                pred, label = torch.stack(list(preds)), torch.stack(list(labels))
+                with torch.no_grad():
+                    value = sum(w[k] * t(pred, label) for k, t in terms.items())
+                self._sum += float(value) * pred.shape[0]
+                self._n += pred.shape[0]
+
+            def compute(self):
+                return self._sum / max(self._n, 1)
+
+        return _ValidationLoss(output_transform=from_engine(["pred", "label"]))
