@@ -1,0 +1,60 @@
+"""HMIF pair discovery, the validation split and the PNG loader."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from scripts.data import LoadHMIFPaird, datalist, hmif_pairs, is_validation, network_input, read_png, split_pairs
+
+
+def _write_task(root, task="PET-MRI", modality="PET", names=("2001", "2007", "2014", "3003")):
+    rng = np.random.default_rng(0)
+    for name in names:
+        (root / task / modality).mkdir(parents=True, exist_ok=True)
+        (root / task / "MRI").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(root / task / modality / f"{name}.png")
+        Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8)).save(root / task / "MRI" / f"{name}.png")
+
+
+def test_validation_rule_every_seventh_slice():
+    assert [is_validation(n) for n in ("16003", "16007", "16014", "2000", "21010")] == [False, True, True, True, False]
+
+
+def test_pairs_split_and_joint_datalist(tmp_path):
+    _write_task(tmp_path)
+    _write_task(tmp_path, "CT-MRI", "CT", names=("5001", "5021"))
+    pairs = hmif_pairs(tmp_path, "PET-MRI")
+    assert [p["name"] for p in pairs] == ["2001", "2007", "2014", "3003"]
+    train, val = split_pairs(pairs)
+    assert [p["name"] for p in val] == ["2007", "2014"]
+    assert not {p["name"] for p in train} & {p["name"] for p in val}
+    joint = datalist(tmp_path, ["PET-MRI", "CT-MRI"], "val")
+    assert [p["name"] for p in joint] == ["2007", "2014", "5021"]
+    # the task folder itself is accepted too
+    assert len(hmif_pairs(tmp_path / "PET-MRI", "PET-MRI")) == 4
+
+
+def test_missing_data_and_unknown_task_are_clear(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no HMIF CT-MRI data"):
+        hmif_pairs(tmp_path, "CT-MRI")
+    with pytest.raises(ValueError, match="unknown task"):
+        hmif_pairs(tmp_path, "XR-MRI")
+
+
+def test_loader_gives_y_channel_and_mri(tmp_path):
+    _write_task(tmp_path)
+    pair = hmif_pairs(tmp_path, "PET-MRI")[0]
+    rgb = read_png(pair["a"])
+    assert rgb.shape == (8, 8, 3) and rgb.dtype == np.float32 and rgb.max() <= 1
+    out = LoadHMIFPaird()(pair)
+    assert out["image"].shape == (2, 8, 8)
+    y = 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
+    np.testing.assert_allclose(out["image"][0], y, atol=1e-6)
+    np.testing.assert_allclose(out["image"][1], read_png(pair["b"]))
+    assert "image" not in pair  # input dict untouched
+
+
+def test_network_input_refuses_size_mismatch():
+    with pytest.raises(ValueError, match="differ in size"):
+        network_input(np.zeros((8, 8)), np.zeros((8, 9)))
