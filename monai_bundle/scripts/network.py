@@ -36,6 +36,76 @@ __all__ = [
 ]
 
 
+def _zero_mode_analysis(x: torch.Tensor, h0: torch.Tensor, h1: torch.Tensor, dim: int) -> torch.Tensor:
+    """pytorch_wavelets' ``afb1d`` for mode 'zero' as plain convolutions: low/high bands interleaved per channel."""
+    c, n, taps = x.shape[1], x.shape[dim], h0.numel()
+    shape = [1, 1, taps, 1] if dim == 2 else [1, 1, 1, taps]
+    h = torch.cat([h0.reshape(shape), h1.reshape(shape)] * c, dim=0)
+    p = 2 * ((n + taps - 1) // 2 - 1) - n + taps
+    if p % 2 == 1:
+        x = F.pad(x, [0, 0, 0, 1] if dim == 2 else [0, 1, 0, 0])
+    stride = [2, 1] if dim == 2 else [1, 2]
+    padding = [p // 2, 0] if dim == 2 else [0, p // 2]
+    return F.conv2d(x, h, stride=stride, padding=padding, groups=c)
+
+
+def _zero_mode_synthesis(lo: torch.Tensor, hi: torch.Tensor, g0: torch.Tensor, g1: torch.Tensor,
+                         dim: int) -> torch.Tensor:
+    """pytorch_wavelets' ``sfb1d`` for mode 'zero' as plain transposed convolutions."""
+    c, taps = lo.shape[1], g0.numel()
+    shape = [1, 1, taps, 1] if dim == 2 else [1, 1, 1, taps]
+    stride = [2, 1] if dim == 2 else [1, 2]
+    padding = [taps - 2, 0] if dim == 2 else [0, taps - 2]
+    return (F.conv_transpose2d(lo, torch.cat([g0.reshape(shape)] * c, dim=0), stride=stride, padding=padding, groups=c)
+            + F.conv_transpose2d(hi, torch.cat([g1.reshape(shape)] * c, dim=0), stride=stride, padding=padding,
+                                 groups=c))
+
+
+@torch.jit.interface
+class _TensorModule(nn.Module):
+    """TorchScript interface of a module mapping one tensor to one tensor (for ModuleList indexing by variable)."""
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:  # noqa: A002 - the name nn.Conv2d.forward uses
+        pass
+
+
+class ScriptableDWTForward(DWTForward):
+    """pytorch_wavelets' one-level ``DWTForward`` (same filters, buffers and coefficients) that TorchScript can
+    compile: eager calls run pytorch_wavelets itself, scripted calls the same mode-'zero' filter bank as convs."""
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        if not torch.jit.is_scripting():
+            return self._pytorch_wavelets(x)
+        if self.mode != "zero" or self.J != 1:
+            raise RuntimeError("the scripted DWT supports one level in mode 'zero' only")
+        y = _zero_mode_analysis(_zero_mode_analysis(x, self.h0_row, self.h1_row, 3), self.h0_col, self.h1_col, 2)
+        y = y.reshape(y.shape[0], -1, 4, y.shape[-2], y.shape[-1])
+        return y[:, :, 0].contiguous(), [y[:, :, 1:].contiguous()]
+
+    @torch.jit.unused
+    def _pytorch_wavelets(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        return DWTForward.forward(self, x)
+
+
+class ScriptableDWTInverse(DWTInverse):
+    """pytorch_wavelets' ``DWTInverse`` for one level, scriptable like :class:`ScriptableDWTForward`."""
+
+    def forward(self, coeffs: tuple[torch.Tensor, list[torch.Tensor]]) -> torch.Tensor:
+        if not torch.jit.is_scripting():
+            return self._pytorch_wavelets(coeffs)
+        low, highs = coeffs
+        if self.mode != "zero" or len(highs) != 1:
+            raise RuntimeError("the scripted inverse DWT supports one level in mode 'zero' only")
+        lh, hl, hh = torch.unbind(highs[0], dim=2)
+        lo = _zero_mode_synthesis(low, lh, self.g0_col, self.g1_col, 2)
+        hi = _zero_mode_synthesis(hl, hh, self.g0_col, self.g1_col, 2)
+        return _zero_mode_synthesis(lo, hi, self.g0_row, self.g1_row, 3)
+
+    @torch.jit.unused
+    def _pytorch_wavelets(self, coeffs: tuple[torch.Tensor, list[torch.Tensor]]) -> torch.Tensor:
+        return DWTInverse.forward(self, coeffs)
+
+
 class ECA(nn.Module):
     """Efficient Channel Attention (3.2): global average pool, 1-D conv (k=3) across channels, sigmoid gate."""
 
@@ -122,8 +192,8 @@ class WaveletFrequencyExpert(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.dwt = DWTForward(J=1, wave="haar", mode="zero")
-        self.idwt = DWTInverse(wave="haar", mode="zero")
+        self.dwt = ScriptableDWTForward(J=1, wave="haar", mode="zero")
+        self.idwt = ScriptableDWTInverse(wave="haar", mode="zero")
 
     @staticmethod
     def max_absolute(h1: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:
@@ -147,10 +217,14 @@ class SoftGradientMixer(nn.Module):
         super().__init__()
         self.score = nn.Conv2d(channels, 1, 1)
 
+    def logit(self, expert: torch.Tensor) -> torch.Tensor:
+        """Eq. (10)-(11): the score of one expert output with its Sobel magnitude added."""
+        gx, gy = sobel_xy(expert)
+        return self.score(expert + (gx.abs() + gy.abs()))
+
     def weights(self, spatial: torch.Tensor, frequency: torch.Tensor) -> torch.Tensor:
         """(B, 2, H, W) softmax weights of (spatial, frequency)."""
-        logits = [self.score(e + sum(g.abs() for g in sobel_xy(e))) for e in (spatial, frequency)]
-        return torch.softmax(torch.cat(logits, dim=1), dim=1)
+        return torch.softmax(torch.cat([self.logit(spatial), self.logit(frequency)], dim=1), dim=1)
 
     def forward(self, spatial: torch.Tensor, frequency: torch.Tensor) -> torch.Tensor:
         p = self.weights(spatial, frequency)
@@ -190,8 +264,9 @@ class ResidualDecoder(nn.Module):
     def forward(self, fused: list[torch.Tensor], images: torch.Tensor) -> torch.Tensor:
         x = fused[-1]
         for k in range(len(fused) - 2, -1, -1):
+            up: _TensorModule = self.up[k]  # the interface annotation lets TorchScript index by a variable
             x = F.interpolate(x, size=fused[k].shape[-2:], mode="bilinear", align_corners=False)
-            x = F.relu(self.up[k](torch.cat([x, fused[k]], dim=1)))
+            x = F.relu(up.forward(torch.cat([x, fused[k]], dim=1)))
         x = F.interpolate(x, size=images.shape[-2:], mode="bilinear", align_corners=False)
         return self.head(torch.cat([x, images], dim=1))
 
@@ -251,6 +326,7 @@ class WDualMine(nn.Module):
                                         nn.Linear(channels[-1], projection_dim))
 
     size_multiple = 32  # 4 stride-2 stages, then a Haar DWT at the coarsest scale
+    __constants__ = ["size_multiple"]  # TorchScript reads the class attribute as a constant
 
     @staticmethod
     def _reconstruction_head(width: int) -> nn.Module:
@@ -260,7 +336,7 @@ class WDualMine(nn.Module):
         h, w = x.shape[-2:]
         m = self.size_multiple
         ph, pw = (-h) % m, (-w) % m
-        if ph or pw:
+        if ph > 0 or pw > 0:
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")
         return x, h, w
 
@@ -268,12 +344,12 @@ class WDualMine(nn.Module):
         """Padded (B, 2, H, W) images -> residual R and the encoder features of both sources."""
         b = images.shape[0]
         feats = self.encoder(torch.cat([images[:, :1], images[:, 1:2]], dim=0))  # Siamese: one pass, shared weights
-        fused = [scale(f[:b], f[b:]) for scale, f in zip(self.scales, feats)]
+        fused = [scale(feats[k][:b], feats[k][b:]) for k, scale in enumerate(self.scales)]
         return self.decoder(fused, images), feats
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != 2:
-            raise ValueError(f"W-DUALMINE expects a (B, 2, H, W) tensor, got shape {tuple(x.shape)}")
+            raise ValueError(f"W-DUALMINE expects a (B, 2, H, W) tensor, got shape {list(x.shape)}")
         padded, h, w = self._pad(x)
         residual, _ = self._fuse(padded)
         return self.output(padded, residual, self.strength)[..., :h, :w]
