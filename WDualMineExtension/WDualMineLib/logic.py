@@ -1,0 +1,76 @@
+"""Fusion of volume nodes: reads the inputs, runs the bundle pipeline, creates the output or preview node.
+
+:class:`FusionLogic` has no GUI; use it from Slicer's Python console::
+
+    logic = slicer.util.getModuleLogic("WDualMine")
+    fused = logic.process(getNode("CT"), getNode("MRI"), FusionSettings(task="CT-MRI", strength=0.6))
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from . import scene
+from .conversion import output_name, slice_axis_for_normal, slice_index_for_point
+from .dependencies import DependencyInstaller
+from .parameters import FusionSettings
+from .runner import FusionRunner
+
+
+class FusionLogic:
+    """Scene-level fusion; ``runner`` does the computation and ``dependencies`` installs its packages."""
+
+    def __init__(self, runner: FusionRunner | None = None, dependencies: DependencyInstaller | None = None):
+        self.runner = runner or FusionRunner()
+        self.dependencies = dependencies or DependencyInstaller()
+
+    def _inputs(self, referenceNode, secondNode):
+        make = self.runner.make_volume
+        return scene.volume_from_node(referenceNode, make), scene.volume_from_node(secondNode, make)
+
+    def process(
+        self,
+        referenceNode,
+        secondNode,
+        settings: FusionSettings | None = None,
+        progress: Callable[[float], None] | None = None,
+        cancel: Callable[[], bool] | None = None,
+    ):
+        """Fuse the two volume nodes into a new node on the reference's grid; ``None`` when cancelled.
+
+        The output node is created only after the pipeline has finished, so a failed or cancelled run leaves
+        nothing behind.
+        """
+        settings = settings or FusionSettings()
+        a, b = self._inputs(referenceNode, secondNode)
+        try:
+            fused = self.runner.fuse(a, b, settings, progress=progress, cancel=cancel)
+        except self.runner.pipeline.FusionCancelled:
+            return None
+        name = output_name(referenceNode.GetName(), secondNode.GetName(), settings.task)
+        return scene.add_output_node(fused, name, referenceNode)
+
+    def preview(self, referenceNode, secondNode, settings: FusionSettings, previewNode=None, previousKey=None):
+        """Fuse the reference slice under the Red view into the preview node: ``(preview node, key)``.
+
+        ``key`` identifies what was fused (inputs, slice, settings); when it equals ``previousKey`` the existing
+        preview is kept. Returns ``(None, None)`` (removing the preview) when the Red view misses the volume.
+        """
+        plane = scene.red_slice_plane()
+        a, b = self._inputs(referenceNode, secondNode)
+        axis = index = None
+        if plane is not None:
+            axis = slice_axis_for_normal(a.affine, plane[0])
+            index = slice_index_for_point(a.affine, axis, plane[1])
+        if axis is None or not 0 <= index < a.array.shape[axis]:
+            self.removePreview(previewNode)
+            return None, None
+        key = (referenceNode.GetID(), secondNode.GetID(), axis, index, tuple(settings.to_parameters().items()))
+        if key == previousKey and previewNode is not None:
+            return previewNode, key
+        fused = self.runner.fuse_slice(a, b, settings, axis, index)
+        return scene.update_preview_node(previewNode, fused), key
+
+    @staticmethod
+    def removePreview(previewNode) -> None:
+        """Remove the preview node, if any."""
+        scene.remove_node(previewNode)
