@@ -13,7 +13,7 @@ from .types import FusionInputError
 
 __all__ = ["COLORMAPS", "colormap_lut", "pseudo_colour", "restore_colour"]
 
-#: Default colour map per task: both start at black, so the background stays black.
+#: Default colour map per task: both start at (near) black, so the background stays dark.
 COLORMAPS = {"PET-MRI": "nipy_spectral", "SPECT-MRI": "hot"}
 _LUT_SIZE = 1024
 

@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from .color_fusion import COLORMAPS, pseudo_colour, restore_colour
+from .color_fusion import COLORMAPS, colormap_lut, pseudo_colour, restore_colour
 from .geometry import check_overlap, choose_reference, describe_differences, resample, through_plane_axis
 from .normalize import TASK_PRESETS, normalize, resolve_norm
 from .registration import apply_rigid, describe_rigid, register_rigid
@@ -78,6 +78,7 @@ def validate_options(options: FusionOptions) -> tuple[dict, dict, str | None]:
             raise FusionInputError(f"colour fusion is for PET/SPECT tasks ({', '.join(COLORMAPS)}), "
                                    f"not {options.task}")
         colormap = options.colormap or COLORMAPS[options.task]
+        colormap_lut(colormap)  # refuses an unknown name now, not after the network has run
     return resolve_norm(options.task, "a", options.norm_a), resolve_norm(options.task, "b", options.norm_b), colormap
 
 

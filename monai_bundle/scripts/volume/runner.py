@@ -46,18 +46,20 @@ class VolumeFusionRunner:
     """Fuse the pairs given on the command line; :meth:`run` returns the written paths.
 
     Options are those of :class:`~scripts.volume.types.FusionOptions`; ``network`` (optional) replaces the
-    task's trained network (``models_dir`` / ``network_kwargs`` tell where and how to load it otherwise).
+    task's trained network (``models_dir`` / ``network_kwargs`` tell where and how to load it otherwise);
+    ``cancel`` (optional) is polled during every fusion (see :func:`~scripts.volume.pipeline.fuse_volumes`).
     """
 
     def __init__(self, image_a=None, image_b=None, output_dir="eval", datalist=None, task="CT-MRI",
                  strength=0.5, device="auto", reference="auto", slice_axis=None, batch_size=8, register=False,
                  norm_a=None, norm_b=None, color=False, colormap=None, nonfinite="error", models_dir=None,
-                 network_kwargs=None, network=None, suffix="_fused.nii.gz", show_progress=True):
+                 network_kwargs=None, network=None, suffix="_fused.nii.gz", show_progress=True, cancel=None):
         self.image_a, self.image_b, self.datalist = image_a, image_b, datalist
         self.output_dir = Path(output_dir)
         self.suffix = suffix
         self.network = network
         self.show_progress = show_progress
+        self.cancel = cancel
         self.options = FusionOptions(
             task=task, strength=strength, reference=reference, slice_axis=slice_axis, device=device,
             batch_size=batch_size, register=register, norm_a=norm_a, norm_b=norm_b, color=color,
@@ -107,7 +109,7 @@ class VolumeFusionRunner:
         try:
             result = fuse_volumes_detailed(
                 a, b, self.options, network=self.load_network(),
-                progress=None if bar is None else (lambda f: bar.update(100 * f - bar.n)),
+                progress=None if bar is None else (lambda f: bar.update(100 * f - bar.n)), cancel=self.cancel,
                 notify=(lambda message: bar.write(f"  {message}")) if bar is not None else None)
         finally:
             if bar is not None:
