@@ -66,6 +66,13 @@ def test_window_level_spans_the_robust_range_and_handles_degenerate_volumes():
     assert cv.window_level(np.full((2, 2, 2), np.nan)) == (1.0, 0.0)
 
 
+def test_window_level_of_a_large_volume_is_sampled_yet_close():
+    volume = np.random.default_rng(2).normal(100.0, 20.0, (160, 160, 60)).astype(np.float32)
+    exact = np.percentile(volume, [0.5, 99.5])
+    window, level = cv.window_level(volume, max_samples=100_000)
+    assert abs(level - exact.mean()) < 1.0 and abs(window - np.ptp(exact)) < 3.0
+
+
 def test_output_name_is_made_of_both_inputs_and_the_task():
     name = cv.output_name("CT head", "T1 MRI", "CT-MRI")
     assert "CT head" in name and "T1 MRI" in name and "CT-MRI" in name

@@ -12,9 +12,11 @@ sys.path.insert(0, str(REPO / "WDualMineExtension"))
 
 from WDualMineLib import dependencies as deps  # noqa: E402
 
+EVERY_REQUIREMENT = (deps.TORCH_REQUIREMENT, *deps.PIP_REQUIREMENTS,
+                     *(r for group in deps.FEATURE_REQUIREMENTS.values() for r in group))
 NOTHING_INSTALLED = {}
-ALL_INSTALLED = {"torch": "2.13.0+cpu", "setuptools": "81.0.0", "six": "1.17.0", "monai": "1.6.1",
-                 "pytorch-wavelets": "1.3.0"}
+#: The project's own environment (.venv, built from requirements.txt) holds every package the module installs.
+ALL_INSTALLED = {name: deps.installed_version(name) for name in (deps.split_requirement(r)[0] for r in EVERY_REQUIREMENT)}
 
 
 class Recorder:
@@ -65,9 +67,15 @@ def test_requirement_parsing_and_version_comparison():
         deps.split_requirement("monai~=1.6")
 
 
+def test_the_project_environment_meets_every_requirement_of_the_module():
+    unmet = [r for r in EVERY_REQUIREMENT if not deps.satisfies(ALL_INSTALLED[deps.split_requirement(r)[0]],
+                                                                   deps.split_requirement(r)[1])]
+    assert unmet == []
+
+
 def test_nothing_to_do_when_everything_is_installed():
     recorder = Recorder(ALL_INSTALLED)
-    report = recorder.installer().ensure()
+    report = recorder.installer().ensure(features=("color", "register"))
     assert report.installed == [] and not report.needs_restart
     assert recorder.questions == recorder.pip_calls == recorder.torch_calls == []
 
@@ -79,6 +87,15 @@ def test_first_use_asks_once_then_installs_torch_via_pytorchutils_and_the_rest_w
     assert recorder.torch_calls == [(False, ">=2.8")]
     assert recorder.pip_calls == [["--no-deps", *deps.PIP_REQUIREMENTS]]
     assert report.installed == [deps.TORCH_REQUIREMENT, *deps.PIP_REQUIREMENTS]
+
+
+def test_optional_features_add_their_packages_only_when_used():
+    recorder = Recorder({k: v for k, v in ALL_INSTALLED.items() if not k.startswith("itk")})
+    installer = recorder.installer()
+    assert installer.missing() == [] and installer.missing(("color",)) == []
+    assert installer.missing(("register",)) == list(deps.FEATURE_REQUIREMENTS["register"])
+    installer.ensure(ask=False, features=("register",))
+    assert recorder.pip_calls == [["--no-deps", *deps.FEATURE_REQUIREMENTS["register"]]]
 
 
 def test_an_outdated_setuptools_alone_is_replaced():
@@ -127,9 +144,11 @@ def test_pins_agree_with_the_repository_requirements():
     for line in (REPO / "requirements.txt").read_text().splitlines():
         line = line.split("#")[0].strip()
         if line:
-            name = re.split(r"[<>=!~\[]", line)[0].lower()
-            pinned[name] = line.replace(" ", "")
-    for requirement in deps.PIP_REQUIREMENTS:
-        name = deps.split_requirement(requirement)[0].lower()
-        if name in ("monai", "pytorch-wavelets", "setuptools"):
-            assert pinned[name] == requirement, f"{requirement} differs from requirements.txt ({pinned[name]})"
+            pinned[re.split(r"[<>=!~\[]", line)[0].lower()] = line.replace(" ", "")
+    checked = 0
+    for requirement in EVERY_REQUIREMENT:
+        name, specifiers = deps.split_requirement(requirement)
+        if specifiers and name.lower() in pinned and name != "torch":
+            assert pinned[name.lower()] == requirement, f"{requirement} differs from requirements.txt"
+            checked += 1
+    assert checked >= 5

@@ -59,12 +59,25 @@ def to_slicer_voxels(array_ijk: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(ijk_to_kji(array))
 
 
-def window_level(array: np.ndarray, low: float = 0.5, high: float = 99.5) -> tuple[float, float]:
-    """Display window and level that span the ``low``-``high`` percentiles of the finite voxels.
+def _sample(array: np.ndarray, max_samples: int) -> np.ndarray:
+    """At most about ``max_samples`` voxels, taken on a regular stride along the (up to three) spatial axes.
 
-    A constant volume gets a window of 1 centred on its value, so that it still displays.
+    Slicing keeps a view, so a large volume is never copied whole.
     """
-    values = np.asarray(array, dtype=np.float64)
+    array = np.asarray(array)
+    axes = min(array.ndim, 3)
+    step = max(1, int(np.ceil((np.prod(array.shape[:axes]) / max_samples) ** (1.0 / axes))))
+    return array[(slice(None, None, step),) * axes]
+
+
+def window_level(array: np.ndarray, low: float = 0.5, high: float = 99.5,
+                 max_samples: int = 1_000_000) -> tuple[float, float]:
+    """Window and level that span the ``low``-``high`` percentiles of the finite voxels.
+
+    Large volumes are sampled on a regular stride (at most about ``max_samples`` voxels), which keeps this
+    fast enough for the live preview. A constant volume gets a window of 1 centred on its value.
+    """
+    values = np.asarray(_sample(array, max_samples), dtype=np.float64)
     values = values[np.isfinite(values)]
     if values.size == 0:
         return 1.0, 0.0

@@ -2,9 +2,12 @@
 
 * ``torch`` comes from the PyTorch extension's ``PyTorchUtils`` (it picks the CUDA or CPU build that fits the
   computer). When that extension is missing the user is told to install it; this module never pip-installs torch.
-* ``monai`` and ``pytorch_wavelets`` are pinned and installed with ``slicer.util.pip_install(... --no-deps)``, so
-  pip can never replace Slicer's own ``torch`` or ``SimpleITK``. ``pytorch_wavelets`` imports ``pkg_resources``,
-  which setuptools 82 removed, hence ``setuptools<82``; ``six`` is its only other dependency.
+* ``monai`` and ``pytorch_wavelets`` are pinned and installed with ``slicer.util.pip_install([... "--no-deps"])``
+  together with the rest of what they need (``six``, ``PyWavelets``), so pip can never replace Slicer's own
+  ``torch``, ``SimpleITK`` or ``numpy``. ``pytorch_wavelets`` imports ``pkg_resources``, which setuptools 82
+  removed, hence ``setuptools<82``.
+* Colour output needs matplotlib and rigid registration needs ITK (``itk``, not Slicer's SimpleITK); they are
+  installed the first time those options are used.
 * A package that was already imported in this Slicer session and gets replaced needs a restart; the report says so.
 """
 from __future__ import annotations
@@ -18,17 +21,28 @@ from typing import Callable
 
 #: monai 1.6.1 needs torch >= 2.8.
 TORCH_REQUIREMENT = "torch>=2.8"
-#: Installed with ``--no-deps``: the complete closure of what the bundle needs besides torch and numpy.
-PIP_REQUIREMENTS = ("setuptools>=77.0.3,<82", "six", "monai==1.6.1", "pytorch-wavelets==1.3.0")
+#: What any fusion needs besides torch and numpy, complete (``--no-deps``): monai and pytorch_wavelets, whose
+#: declared dependencies would drag in torch; PyWavelets, which pytorch_wavelets imports without declaring it;
+#: pillow for the bundle's data module.
+PIP_REQUIREMENTS = (
+    "setuptools>=77.0.3,<82", "six", "PyWavelets==1.9.0", "monai==1.6.1", "pytorch-wavelets==1.3.0", "pillow",
+)
+#: Extra packages of optional features (colour output: matplotlib's colour maps; rigid registration: ITK),
+#: each list complete so that it too installs with ``--no-deps`` and cannot upgrade Slicer's numpy.
+FEATURE_REQUIREMENTS = {
+    "color": ("matplotlib==3.11.2", "contourpy", "cycler", "fonttools", "kiwisolver", "pyparsing",
+              "python-dateutil", "tzdata", "packaging"),
+    "register": ("itk==5.4.7", "itk-core==5.4.7", "itk-numerics==5.4.7", "itk-io==5.4.7", "itk-filtering==5.4.7",
+                 "itk-registration==5.4.7", "itk-segmentation==5.4.7"),
+}
 #: Packages Slicer ships or manages itself, which this module must never ask pip to install.
 PROTECTED_PACKAGES = ("torch", "simpleitk")
-#: Import names of each distribution, to tell whether replacing it needs a restart.
+#: Import names that differ from the distribution name, to tell whether replacing it needs a restart.
 IMPORT_NAMES = {
-    "torch": ("torch",),
     "setuptools": ("setuptools", "pkg_resources"),
-    "six": ("six",),
-    "monai": ("monai",),
-    "pytorch-wavelets": ("pytorch_wavelets",),
+    "pywavelets": ("pywt",),
+    "pillow": ("PIL",),
+    "python-dateutil": ("dateutil",),
 }
 PYTORCH_EXTENSION_MISSING = (
     "W-DUALMINE needs PyTorch, which Slicer installs through the PyTorch extension. Open the Extensions "
@@ -133,18 +147,24 @@ class DependencyInstaller:
         self._torch_utils = torch_utils
         self._version_of = version_of
 
-    def missing(self) -> list[str]:
-        """Requirements (torch's included) that the current environment does not satisfy."""
-        return [r for r in (TORCH_REQUIREMENT, *PIP_REQUIREMENTS) if not self._satisfied(r)]
+    def missing(self, features: tuple[str, ...] = ()) -> list[str]:
+        """Requirements (torch's included) of fusion with ``features`` that the environment does not satisfy."""
+        wanted = [TORCH_REQUIREMENT, *PIP_REQUIREMENTS]
+        for feature in features:
+            wanted += FEATURE_REQUIREMENTS[feature]
+        return [r for r in wanted if not self._satisfied(r)]
 
     def _satisfied(self, requirement: str) -> bool:
         name, specifiers = split_requirement(requirement)
         return satisfies(self._version_of(name), specifiers)
 
-    def ensure(self, ask: bool = True) -> InstallReport:
-        """Install what is missing (asking first when ``ask``); raises :class:`DependencyError` on refusal or failure."""
+    def ensure(self, ask: bool = True, features: tuple[str, ...] = ()) -> InstallReport:
+        """Install what fusion with ``features`` lacks (asking first when ``ask``).
+
+        Raises :class:`DependencyError` on refusal or failure.
+        """
         report = InstallReport()
-        missing = self.missing()
+        missing = self.missing(features)
         if not missing:
             return report
         if ask and not self._confirm(
@@ -160,7 +180,7 @@ class DependencyInstaller:
         if packages:
             self._pip(packages)
         importlib.invalidate_caches()
-        still = self.missing()
+        still = self.missing(features)
         if still:
             raise DependencyError("Installation finished but these requirements are still not met: " + ", ".join(still))
         report.installed = missing
@@ -173,8 +193,9 @@ class DependencyInstaller:
 
     def _replaced_in_session(self, requirement: str) -> str | None:
         """The package name when a module it provides is already imported (replacing it then needs a restart)."""
-        name, _ = split_requirement(requirement)
-        if any(module in sys.modules for module in IMPORT_NAMES.get(name.lower(), (name,))):
+        name = split_requirement(requirement)[0].lower()
+        default = ("itk",) if name.startswith("itk") else (name.replace("-", "_"),)
+        if any(module in sys.modules for module in IMPORT_NAMES.get(name, default)):
             return name
         return None
 

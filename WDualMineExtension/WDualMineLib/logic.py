@@ -34,16 +34,18 @@ class FusionLogic:
         settings: FusionSettings | None = None,
         progress: Callable[[float], None] | None = None,
         cancel: Callable[[], bool] | None = None,
+        notify: Callable[[str], None] | None = None,
     ):
         """Fuse the two volume nodes into a new node on the reference's grid; ``None`` when cancelled.
 
-        The output node is created only after the pipeline has finished, so a failed or cancelled run leaves
-        nothing behind.
+        ``progress(fraction)`` and ``cancel()`` are polled between slice batches; ``notify(message)`` receives
+        the pipeline's notes for the user (geometry differences, device fall-backs). The output node is created
+        only after the pipeline has finished, so a failed or cancelled run leaves nothing behind.
         """
         settings = settings or FusionSettings()
         a, b = self._inputs(referenceNode, secondNode)
         try:
-            fused = self.runner.fuse(a, b, settings, progress=progress, cancel=cancel)
+            fused = self.runner.fuse(a, b, settings, progress=progress, cancel=cancel, notify=notify)
         except self.runner.pipeline.FusionCancelled:
             return None
         name = output_name(referenceNode.GetName(), secondNode.GetName(), settings.task)

@@ -80,6 +80,14 @@ class FusionSettings:
             "color": bool(self.color),
         }
 
+    def features(self, preview: bool = False) -> tuple[str, ...]:
+        """Optional features this run needs packages for (``dependencies.FEATURE_REQUIREMENTS``).
+
+        The live preview never registers, so it needs no registration packages.
+        """
+        wanted = (("color", self.color), ("register", self.register and not preview))
+        return tuple(name for name, on in wanted if on)
+
     def to_parameters(self) -> dict[str, str]:
         """Flat ``{parameter name: text}`` view, e.g. ``{"Strength": "0.5", "NormAKind": "window", ...}``."""
         out = {}

@@ -2,7 +2,9 @@
 
 :func:`synthetic_pair` builds a small, deterministic head phantom in two "modalities" on one grid (CT-like:
 air -1000, soft tissue 40, skull 1000; MRI-like: dark skull, bright brain, darker ventricles).
-:func:`register_sample_data` adds the sample pair that ships with the bundle to Slicer's Sample Data module.
+:func:`register_sample_data` adds the sample pair that ships with the bundle (``sample_data/``: a CT-MRI case of
+the Whole Brain Atlas) to Slicer's Sample Data module; loading it copies the files into Slicer's cache
+(``file://`` URIs, SHA-256 checked) and creates the two volume nodes.
 """
 from __future__ import annotations
 
@@ -12,8 +14,12 @@ from pathlib import Path
 import numpy as np
 
 SAMPLE_CATEGORY = "W-DUALMINE"
-#: Sample pair inside the bundle folder: (file name, node name) for the reference (CT) and the MRI.
-SAMPLE_FILES = (("sample/ct.nii.gz", "WDualMineSampleCT"), ("sample/mri.nii.gz", "WDualMineSampleMRI"))
+#: The bundle's sample pair (AANLIB CT-MRI case 2, see the bundle's docs/data_license.txt): (path inside the
+#: bundle, node name) of the reference CT, then of the MRI.
+SAMPLE_FILES = (
+    ("sample_data/ct_case2.nii.gz", "WDualMineSampleCT"),
+    ("sample_data/mri_case2.nii.gz", "WDualMineSampleMRI"),
+)
 
 
 def synthetic_pair(shape=(40, 36, 5), spacing=(0.9, 0.9, 3.0)):
@@ -47,9 +53,9 @@ def sample_source(bundle_dir: Path) -> dict | None:
         return None
     return {
         "category": SAMPLE_CATEGORY,
-        "sampleName": "WDualMineSamplePair",
+        "sampleName": "WDualMineCTMRI",
         "uris": [p.resolve().as_uri() for p in paths],
-        "fileNames": [f"{node}.nii.gz" for _, node in SAMPLE_FILES],
+        "fileNames": [f"{node}.nii.gz" for _, node in SAMPLE_FILES],  # names in Slicer's download cache
         "nodeNames": [node for _, node in SAMPLE_FILES],
         "checksums": [f"SHA256:{sha256(p)}" for p in paths],
         "loadFileType": ["VolumeFile"] * len(paths),

@@ -13,7 +13,6 @@ import time
 import qt
 import slicer
 
-from .dependencies import DependencyError
 from .parameters import (
     DEVICES, NORM_KINDS, OUTPUT_ROLE, REFERENCE_ROLE, SECOND_ROLE, SLICE_AXES, TASKS,
     FusionSettings, NormOverride, load_settings, save_settings,
@@ -190,12 +189,15 @@ class FusionPanel:
         reference, second = self._inputs()
         settings = self.readSettings()
         with slicer.util.tryWithErrorDisplay("W-DUALMINE fusion failed.", waitCursor=False):
-            if not self._ensureDependencies():
+            if not self._ensureDependencies(settings.features()):
                 return
             self.clearPreview()
             self._setRunning(True)
+            notes = []
             try:
-                output = self.logic.process(reference, second, settings, self.onProgress, self._isCancelRequested)
+                output = self.logic.process(
+                    reference, second, settings, self.onProgress, self._isCancelRequested, notes.append
+                )
             finally:
                 self._setRunning(False)
             if output is None:
@@ -203,9 +205,8 @@ class FusionPanel:
                 return
             self._parameterNode.SetNodeReferenceID(OUTPUT_ROLE, output.GetID())
             self.ui.previewCheckBox.checked = False  # the result replaces the preview in the Red view
-            batch = self.logic.runner.last_batch_size
-            note = f" (GPU memory: ran with {batch} slices per batch)" if batch < settings.batch_size else ""
-            self._status(f"Created '{output.GetName()}' in {time.time() - self._startTime:.1f} s{note}.")
+            elapsed = time.time() - self._startTime
+            self._status(f"Created '{output.GetName()}' in {elapsed:.1f} s." + "".join(f"\n- {n}" for n in notes))
 
     def _isCancelRequested(self) -> bool:
         return self._cancelRequested
@@ -234,13 +235,13 @@ class FusionPanel:
             self._status("Fusing...")
         self._updateState()
 
-    def _ensureDependencies(self) -> bool:
+    def _ensureDependencies(self, features) -> bool:
         """Install missing packages with consent; False (after offering a restart) when Slicer must restart."""
-        if not self.logic.dependencies.missing():
+        if not self.logic.dependencies.missing(features):
             return True
         self._status("Installing Python dependencies...")
         slicer.app.processEvents()
-        report = self.logic.dependencies.ensure(ask=True)
+        report = self.logic.dependencies.ensure(ask=True, features=features)
         if report.needs_restart:
             self._status(report.restart_reason)
             if slicer.util.confirmYesNoDisplay(report.restart_reason + "\n\nRestart Slicer now?"):
@@ -272,7 +273,7 @@ class FusionPanel:
         if self._running or not self.ui.previewCheckBox.checked or reference is None or second is None:
             return
         settings = self.readSettings()
-        if self.logic.dependencies.missing():
+        if self.logic.dependencies.missing(settings.features(preview=True)):
             self._status("Live preview needs the Python dependencies: click Apply once to install them.")
             return
         try:
