@@ -54,6 +54,10 @@ class FakeWidget:
     def _coerce(self, key, value):
         return value
 
+    def connect(self, signature, slot):
+        """PythonQt's string form, ``widget.connect("clicked(bool)", slot)``."""
+        getattr(self, signature.split("(")[0]).connect(slot)
+
     def hide(self):
         self.visible = False
 

@@ -10,7 +10,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "WDualMineExtension"))
 
 from WDualMineLib.parameters import (  # noqa: E402
-    TASKS, FusionSettings, NormOverride, load_settings, save_settings,
+    COLOR_TASKS, TASKS, FusionSettings, NormOverride, load_settings, save_settings,
 )
 
 
@@ -53,9 +53,11 @@ def test_options_kwargs_build_the_bundle_fusion_options():
 
 
 def test_task_presets_are_the_bundle_tasks():
+    from scripts.volume.color_fusion import COLORMAPS
     from scripts.weights import TASKS as BUNDLE_TASKS
 
     assert TASKS == tuple(BUNDLE_TASKS)
+    assert set(COLOR_TASKS) == set(COLORMAPS)
 
 
 @pytest.mark.parametrize("norm, message", [

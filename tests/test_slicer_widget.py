@@ -53,6 +53,16 @@ def test_gui_changes_are_kept_in_the_parameter_node_and_restored_from_it(widget,
     assert ui.strengthSlider.value == 0.25 and ui.sliceAxisComboBox.currentIndex == 2 and ui.applyButton.enabled
 
 
+def test_colour_output_is_offered_for_pet_and_spect_only(widget, fake):
+    ui = widget.ui
+    assert not ui.colorCheckBox.enabled  # CT - MRI
+    ui.taskComboBox.currentIndex = 2  # SPECT - MRI
+    ui.colorCheckBox.checked = True
+    assert ui.colorCheckBox.enabled and widget.logic.getParameterNode().GetParameter("Color") == "true"
+    ui.taskComboBox.currentIndex = 0
+    assert not ui.colorCheckBox.checked and widget.logic.getParameterNode().GetParameter("Color") == "false"
+
+
 def test_norm_override_prefills_from_the_volume_window_and_enables_its_values(widget, fake):
     reference, _ = choose_inputs(widget, fake)
     reference.GetDisplayNode().SetWindowLevel(400.0, 40.0)
@@ -120,6 +130,7 @@ def test_missing_dependencies_are_installed_with_consent_and_a_restart_is_offere
     widget.logic.dependencies = Installer()
     before = len(fake.scene.volumes())
     widget.ui.applyButton.clicked.emit(False)
+    widget.ui.taskComboBox.currentIndex = 1  # PET - MRI: colour output possible
     widget.ui.colorCheckBox.checked = True
     widget.ui.applyButton.clicked.emit(False)
     assert widget.logic.dependencies.asked == [(True, ()), (True, ("color",))] and fake.restarted

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field, fields
 
 #: Task presets, in the order the task combo box lists them (modality A first, MRI second).
 TASKS = ("CT-MRI", "PET-MRI", "SPECT-MRI")
+#: Tasks with a colour (RGB) output: the functional image is shown through a colour map.
+COLOR_TASKS = ("PET-MRI", "SPECT-MRI")
 #: Compute devices offered to the user.
 DEVICES = ("auto", "cuda", "cpu")
 #: Intensity normalisation kinds: the pipeline's per-task default, a window, or percentiles.

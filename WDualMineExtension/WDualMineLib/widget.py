@@ -14,7 +14,7 @@ import qt
 import slicer
 
 from .parameters import (
-    DEVICES, NORM_KINDS, OUTPUT_ROLE, REFERENCE_ROLE, SECOND_ROLE, SLICE_AXES, TASKS,
+    COLOR_TASKS, DEVICES, NORM_KINDS, OUTPUT_ROLE, REFERENCE_ROLE, SECOND_ROLE, SLICE_AXES, TASKS,
     FusionSettings, NormOverride, load_settings, save_settings,
 )
 
@@ -51,7 +51,7 @@ class FusionPanel:
             self._fill(combo, [NORM_LABELS[k] for k in NORM_KINDS])
         ui.progressBar.hide()
         for selector in (ui.referenceVolumeSelector, ui.secondVolumeSelector):
-            selector.currentNodeChanged.connect(self.onGuiChanged)
+            selector.connect("currentNodeChanged(vtkMRMLNode*)", self.onGuiChanged)  # not the (bool) overload
         for combo in (ui.taskComboBox, ui.deviceComboBox, ui.sliceAxisComboBox):
             combo.currentIndexChanged.connect(self.onGuiChanged)
         ui.normAKindComboBox.currentIndexChanged.connect(lambda *_: self.onNormKindChanged("A"))
@@ -160,7 +160,7 @@ class FusionPanel:
         return self.ui.referenceVolumeSelector.currentNode(), self.ui.secondVolumeSelector.currentNode()
 
     def _updateState(self) -> None:
-        """Enable Apply only for two different inputs; follow the preview checkbox."""
+        """Enable Apply only for two different inputs, colour output only for PET/SPECT; follow the preview box."""
         reference, second = self._inputs()
         ready = reference is not None and second is not None and reference is not second
         if not self._running:
@@ -171,6 +171,10 @@ class FusionPanel:
         for side in ("A", "B"):
             kind, first, second = self._normWidgets(side)
             first.enabled = second.enabled = NORM_KINDS[kind.currentIndex] != "auto"
+        colorPossible = TASKS[self.ui.taskComboBox.currentIndex] in COLOR_TASKS
+        self.ui.colorCheckBox.enabled = colorPossible
+        if not colorPossible and self.ui.colorCheckBox.checked:
+            self.ui.colorCheckBox.checked = False  # CT - MRI has no colour output
         if self.ui.previewCheckBox.checked and ready and not self._running:
             self._observeRedSlice(True)
             self._previewTimer.start()
