@@ -46,3 +46,13 @@ def rgb2gray_uint8(img: np.ndarray) -> np.ndarray:
         w = np.asarray(_MATLAB_GRAY)
         return np.round(img[..., :3].astype(np.float64) @ w).clip(0, 255).astype(np.uint8)
     raise ValueError(f"expected a gray (H, W) or RGB (H, W, 3) image, got shape {img.shape}")
+
+
+def to_uint8(img: np.ndarray) -> np.ndarray:
+    """[0, 1] float image -> uint8 (times 255, clipped), rounding half to even as exact arithmetic would.
+
+    The product is first rounded to 1e-4, so float32 noise (up to ~2e-5 at 255) cannot break an exact tie such
+    as the mean of two 8-bit values: ``to_uint8((a / 255 + b / 255) / 2)`` equals ``np.round((a + b) / 2)``.
+    """
+    x = np.clip(np.asarray(img, dtype=np.float64), 0.0, 1.0) * 255.0
+    return np.round(np.round(x, 4)).astype(np.uint8)

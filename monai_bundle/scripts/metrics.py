@@ -54,7 +54,7 @@ __all__ = [
 
 METRIC_NAMES = ("EN", "MI", "CC", "PSNR", "PSNR_true", "FMI_pixel", "FMI_dct", "Qabf", "SCD", "SD", "SF",
                 "SSIM", "VIF")
-_FMI_CHUNK = 8192  # windows per block in FMI: keeps the temporaries cache-sized
+_FMI_CHUNK = 4096  # windows per block in FMI: keeps the temporaries cache-sized
 _TINY = 1e-12  # replaces the MATLAB original's exact ``== 0`` tests in FMI (see metrics.md)
 
 
