@@ -58,12 +58,13 @@ class FusionLogic:
         preview is kept. Returns ``(None, None)`` (removing the preview) when the Red view misses the volume.
         """
         plane = scene.red_slice_plane()
+        if plane is None:
+            self.removePreview(previewNode)
+            return None, None
         a, b = self._inputs(referenceNode, secondNode)
-        axis = index = None
-        if plane is not None:
-            axis = slice_axis_for_normal(a.affine, plane[0])
-            index = slice_index_for_point(a.affine, axis, plane[1])
-        if axis is None or not 0 <= index < a.array.shape[axis]:
+        axis = slice_axis_for_normal(a.affine, plane[0])
+        index = slice_index_for_point(a.affine, axis, plane[1])
+        if not 0 <= index < a.array.shape[axis]:
             self.removePreview(previewNode)
             return None, None
         key = (referenceNode.GetID(), secondNode.GetID(), axis, index, tuple(settings.to_parameters().items()))
