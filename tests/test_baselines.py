@@ -85,3 +85,13 @@ def test_dwt_reproduces_the_pet_dwt3_reference(shared_dir):
     ref = np.asarray(Image.open(folder / "F.png")).astype(int)
     assert (ours == ref).mean() > 0.95
     assert np.abs(ours - ref).mean() < 0.1
+
+
+def test_mean_of_8bit_images_is_written_with_exact_ties():
+    """float32 inputs (scripts.data.read_png) must not break the .5 ties of the mean: half to even, as exact."""
+    from scripts.color import to_uint8
+
+    rng = np.random.default_rng(5)
+    a8, b8 = rng.integers(0, 256, (2, 64, 64))
+    a, b = (a8 / 255.0).astype(np.float32), (b8 / 255.0).astype(np.float32)
+    assert np.array_equal(to_uint8(fuse_mean(a, b)), np.round((a8 + b8) / 2))

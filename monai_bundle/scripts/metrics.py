@@ -37,20 +37,8 @@ from skimage.metrics import structural_similarity
 
 from .color import rgb2gray_uint8
 
-__all__ = [
-    "METRIC_NAMES",
-    "fusion_metrics",
-    "entropy",
-    "mutual_information",
-    "correlation",
-    "psnr",
-    "fmi",
-    "qabf",
-    "scd",
-    "spatial_frequency",
-    "ssim_sum",
-    "vif_sum",
-]
+__all__ = ["METRIC_NAMES", "fusion_metrics", "entropy", "mutual_information", "correlation", "psnr", "fmi", "qabf",
+           "scd", "spatial_frequency", "ssim_sum", "vif_sum"]
 
 METRIC_NAMES = ("EN", "MI", "CC", "PSNR", "PSNR_true", "FMI_pixel", "FMI_dct", "Qabf", "SCD", "SD", "SF",
                 "SSIM", "VIF")
@@ -128,23 +116,32 @@ def _plogp(p: np.ndarray) -> np.ndarray:
 
 
 def _cumsum_rows(p: np.ndarray) -> np.ndarray:
-    """Cumulative sum down the rows of a short (K, N) array (sequential like MATLAB's loop; much faster than
-    ``np.cumsum(axis=0)`` on few long rows)."""
-    out = np.empty_like(p)
-    out[0] = p[0]
-    for k in range(1, len(p)):
-        np.add(out[k - 1], p[k], out=out[k])
+    """(K + 1, N): a zero row, then the cumulative sums down the rows of a short (K, N) array (sequential like
+    MATLAB's loop; much faster than ``np.cumsum(axis=0)`` on few long rows)."""
+    out = np.empty((len(p) + 1, p.shape[1]))
+    out[0] = 0.0
+    for k in range(len(p)):
+        np.add(out[k], p[k], out=out[k + 1])
     return out
 
 
 class _Windows(NamedTuple):
-    """Per-window marginals of 3x3 windows, one column per window: pdf and CDF (9, N), the population
-    standard deviation of the bin index under the pdf, and the pdf's entropy (N,)."""
+    """Per-window marginals of 3x3 windows, one column per window: ``pdf_ext`` (10, N) is the pdf with its last
+    bin repeated, ``cdf_ext`` (10, N) the CDF after a zero row; ``sd`` the population standard deviation of the
+    bin index under the pdf and ``ent`` the pdf's entropy (N,)."""
 
-    pdf: np.ndarray
-    cdf: np.ndarray
+    pdf_ext: np.ndarray
+    cdf_ext: np.ndarray
     sd: np.ndarray
     ent: np.ndarray
+
+    @property
+    def pdf(self) -> np.ndarray:
+        return self.pdf_ext[:9]
+
+    @property
+    def cdf(self) -> np.ndarray:
+        return self.cdf_ext[1:]
 
     @classmethod
     def of(cls, w: np.ndarray) -> "_Windows":
@@ -153,20 +150,26 @@ class _Windows(NamedTuple):
         rng = w.max(axis=0) - lo
         norm = (w - lo) / np.where(rng > 0, rng, 1.0)
         norm[:, rng == 0] = 1.0
-        pdf = norm / norm.sum(axis=0)
+        pdf_ext = np.empty((10, w.shape[1]))
+        pdf = pdf_ext[:9]
+        np.divide(norm, norm.sum(axis=0), out=pdf)
+        pdf_ext[9] = pdf[8]
         idx = np.arange(1, 10, dtype=np.float64)[:, None]
         mean, second = (idx * pdf).sum(axis=0), (idx * idx * pdf).sum(axis=0)
-        return cls(pdf, _cumsum_rows(pdf), np.sqrt(np.maximum(second - mean * mean, 0.0)),
+        return cls(pdf_ext, _cumsum_rows(pdf), np.sqrt(np.maximum(second - mean * mean, 0.0)),
                    _plogp(pdf).sum(axis=0))
 
     def cols(self, keep: np.ndarray) -> "_Windows":
         """The windows selected by a boolean mask."""
-        return _Windows(self.pdf[:, keep], self.cdf[:, keep], self.sd[keep], self.ent[keep])
+        return _Windows(self.pdf_ext[:, keep], self.cdf_ext[:, keep], self.sd[keep], self.ent[keep])
 
 
 def _gather(table: np.ndarray, index: np.ndarray) -> np.ndarray:
     """``table[index[k, n], n]`` for a (K, N) table and an integer (M, N) index."""
     return np.take_along_axis(table, index, axis=0)
+
+
+_LOWER_V_CELL = np.array([8, 8, 7, 6, 5, 4, 3, 2, 1, 0])  # X cell of V cell k under the lower bound: clip(9 - k)
 
 
 def _bound_terms(f: _Windows, x: _Windows, upper: np.ndarray):
@@ -176,29 +179,33 @@ def _bound_terms(f: _Windows, x: _Windows, upper: np.ndarray):
     masses (the double difference of H, zero-padded) are nonzero only on the <= 17 cells that
     ``u -> (F^-1(u), X^-1(u))`` (or ``X^-1(1 - u)``) crosses: the segments between consecutive breakpoints of
     the merge of F with ``V = X`` (upper) or ``V = 1 - X`` reversed (lower), 18 segments instead of 81 cells.
-    Returns ``(sum_ij H_ij, mass, f_pdf, x_pdf)``: the last three (18, N) give each segment's mass and the
-    marginal probabilities of its cell.
+    Returns ``(cov, mass, f_pdf, x_pdf)``: ``cov = sum_ij (H_ij - F_i X_j)`` (N,), and (18, N) arrays with each
+    segment's mass and the marginal probabilities of its cell.
     """
-    fc, n = f.cdf, f.cdf.shape[1]
-    v = np.where(upper, x.cdf, 1.0 - x.cdf[::-1])
-    # x-pdf of the V cell k (k = 0..9): X cell k (upper) or clip(9 - k, 0, 8) (lower)
-    xp = x.pdf
-    v_pdf = np.where(upper, np.concatenate([xp, xp[8:]]), np.concatenate([xp[8:], xp[::-1]]))
+    fc, fz, n = f.cdf, f.cdf_ext, f.sd.shape[0]
+    vz = np.empty((10, n))  # V after a zero row
+    vz[0] = 0.0
+    vz[1:] = np.where(upper, x.cdf, 1.0 - x.cdf_ext[:0:-1])
+    v = vz[1:]
+    v_pdf = np.where(upper, x.pdf_ext, x.pdf_ext[_LOWER_V_CELL])  # x-pdf of V cell k = 0..9
     below = np.zeros((9, n), np.int8)  # below[i] = #{V < F_i}
-    upto = np.zeros((9, n), np.int8)  # upto[k] = #{F <= V_k}
     for k in range(9):
         below += v[k] < fc
-        upto += fc[k] <= v
-    zero = np.zeros((1, n))
-    vz, fz = np.concatenate([zero, v]), np.concatenate([zero, fc])
+    # upto[k] = #{F <= V_k} = #{i : below[i] <= k} (V sorted): int8 compares instead of float ones
+    upto = np.zeros((9, n), np.int8)
+    ks = np.arange(9, dtype=np.int8)[:, None]
+    for i in range(9):
+        upto += below[i] <= ks
     # the segment ending at F_i starts at max(F_{i-1}, V_{below-1}); the one ending at V_k at max(V_{k-1}, F_{upto-1})
-    mass = np.concatenate([fc - np.maximum(fz[:-1], _gather(vz, below)),
-                           v - np.maximum(vz[:-1], _gather(fz, upto))])
-    f_pdf = np.concatenate([f.pdf, _gather(np.concatenate([f.pdf, f.pdf[8:]]), upto)])
-    x_pdf = np.concatenate([_gather(v_pdf, below), v_pdf[:9]])
+    mass, f_pdf, x_pdf = np.empty((18, n)), np.empty((18, n)), np.empty((18, n))
+    np.subtract(fc, np.maximum(fz[:-1], _gather(vz, below)), out=mass[:9])
+    np.subtract(v, np.maximum(vz[:-1], _gather(fz, upto)), out=mass[9:])
+    f_pdf[:9], f_pdf[9:] = f.pdf, _gather(f.pdf_ext, upto)
+    x_pdf[:9], x_pdf[9:] = _gather(v_pdf, below), v_pdf[:9]
     # sum_ij min(F_i, V_k) = sum F_i #{V >= F_i} + sum V_k #{F > V_k}; sum_ij max(F_i - V_k, 0) likewise
     s_f, s_fb, s_v = fc.sum(axis=0), (fc * below).sum(axis=0), (v * (9 - upto)).sum(axis=0)
-    return np.where(upper, 9 * s_f - s_fb + s_v, s_fb - s_v), mass, f_pdf, x_pdf
+    h_sum = np.where(upper, 9 * s_f - s_fb + s_v, s_fb - s_v)
+    return h_sum - s_f * x.cdf.sum(axis=0), mass, f_pdf, x_pdf
 
 
 def _fmi_side(xw: np.ndarray, fw: np.ndarray, f_all: _Windows) -> np.ndarray:
@@ -220,8 +227,7 @@ def _fmi_side(xw: np.ndarray, fw: np.ndarray, f_all: _Windows) -> np.ndarray:
     den = np.sqrt((xt * xt).sum(axis=0) * (ft * ft).sum(axis=0))
     c = np.where(np.abs(num) < _TINY, 0.0, num / np.where(den > 0, den, 1.0))
 
-    h_sum, mass, f_pdf, x_pdf = _bound_terms(f, x, c >= 0)
-    cov = h_sum - f.cdf.sum(axis=0) * x.cdf.sum(axis=0)
+    cov, mass, f_pdf, x_pdf = _bound_terms(f, x, c >= 0)
     ok = (np.abs(c) >= _TINY) & (x.sd > 0) & (f.sd > 0) & (cov != 0)
     w = np.where(ok, c * x.sd * f.sd / np.where(ok, cov, 1.0), 0.0)
 
