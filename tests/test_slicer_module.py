@@ -219,6 +219,26 @@ def test_live_preview_fuses_only_the_red_slice_and_reuses_its_node(logic, fake):
     assert logic.preview(reference, second, settings) == (None, None) and len(calls) == 2
 
 
+def test_preview_equals_the_same_slice_of_the_full_result(logic, fake):
+    """PET: percentile normalisation of the reference, which the preview must take from the whole volume."""
+    from WDualMineLib.parameters import FusionSettings
+
+    reference, second = add_pair(fake)
+    reference.voxels[3] *= 3.0  # a brighter last slice: the volume's percentiles differ from slice 1's
+    red = fake.scene.GetNodeByID("vtkMRMLSliceNodeRed")
+    red.slice_to_ras.array[:3, 3] = (reference.ijk_to_ras @ [10.0, 9.0, 1.0, 1.0])[:3]  # centre on k = 1
+    seen = []
+    fuse = logic.runner.fuse
+    logic.runner.fuse = lambda a, b, settings, **kwargs: seen.append(settings) or fuse(a, b, settings, **kwargs)
+    settings = FusionSettings(task="PET-MRI", device="cpu", register=True)
+    preview, _ = logic.preview(reference, second, settings)
+    (used,) = seen
+    assert not used.register and used.slice_axis == 2 and used.norm_a.kind == "window"
+    settings.register = False
+    output = logic.process(reference, second, settings)
+    np.testing.assert_allclose(preview.voxels[0], output.voxels[1], atol=2e-3)
+
+
 def test_dependency_installer_uses_slicer_pip_and_dialogs(module, fake):
     from WDualMineLib import dependencies
 
