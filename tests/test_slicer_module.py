@@ -34,9 +34,15 @@ def untrained_network(task, models_dir=None, device="cpu", strength=0.5):
 
 @pytest.fixture
 def fake():
+    """FakeSlicer installed; torch on one thread (the tiny CI volumes gain nothing from more on a shared CPU)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     double = FakeSlicer()
-    with double.installed():
-        yield double
+    try:
+        with double.installed():
+            yield double
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.fixture
