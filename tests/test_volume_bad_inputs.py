@@ -176,7 +176,7 @@ def test_cancel_mid_run(tmp_path, inputs):
     assert 0.3 < seen[-1] < 1.0
     polls = []
 
-    def cancel_after_four_polls() -> bool:  # stages poll 3 times before inference, then once per batch
+    def cancel_after_four_polls() -> bool:  # 3 stages poll before inference, then every batch (3 of 2 slices)
         polls.append(1)
         return len(polls) > 4
 

@@ -13,16 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..color import to_uint8
 from ..metrics import fusion_metrics
 from .io import atomic_write
 from .runner import VolumeFusionRunner
 from .types import FusionResult
 
 __all__ = ["volume_metrics", "VolumeEvaluationRunner"]
-
-
-def _to_uint8(x: np.ndarray) -> np.ndarray:
-    return np.rint(np.clip(x, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
 def volume_metrics(result: FusionResult, slice_step: int = 1) -> dict:
@@ -36,7 +33,7 @@ def volume_metrics(result: FusionResult, slice_step: int = 1) -> dict:
     for index in range(0, a.shape[0], max(1, int(slice_step))):
         if max(a[index].max(), b[index].max()) < 1.0 / 255.0:
             continue
-        per_slice.append(fusion_metrics(_to_uint8(a[index]), _to_uint8(b[index]), _to_uint8(f[index])))
+        per_slice.append(fusion_metrics(to_uint8(a[index]), to_uint8(b[index]), to_uint8(f[index])))
     if not per_slice:
         return {"slices": 0}
     names = per_slice[0].keys()

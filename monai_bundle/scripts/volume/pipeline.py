@@ -171,10 +171,10 @@ def fuse_volumes_detailed(a: Volume, b: Volume, options: FusionOptions | None = 
     report.step(_PREPARED)
 
     span = _INFERRED - _PREPARED
-    with report.timed("infer"):
+    with report.timed("infer"):  # the slice loop polls cancel before every batch and reports after it
         fused = infer_slices(net_a, b_grid, axis, network, device, options.batch_size,
-                             progress=lambda f: report.step(_PREPARED + span * f), cancel=cancel,
-                             notify=report.note)
+                             progress=None if progress is None else (lambda f: progress(_PREPARED + span * f)),
+                             cancel=cancel, notify=report.note)
     if colormap is not None:
         with report.timed("colour"):
             fused = restore_colour(ycbcr, fused)
