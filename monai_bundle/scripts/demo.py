@@ -80,8 +80,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--models_dir", default=None, help="weights folder (default: the bundle's models/)")
     parser.add_argument("--rows", type=int, default=4, help="slices in the montage")
     args = parser.parse_args(argv)
-    run_demo(args.output_dir, rows=args.rows, strength=args.strength, device=args.device,
-             models_dir=args.models_dir)
+    try:
+        run_demo(args.output_dir, rows=args.rows, strength=args.strength, device=args.device,
+                 models_dir=args.models_dir)
+    except ValueError as error:  # bad input or weights (FusionInputError, WeightsError): the message says why
+        sys.exit(f"demo: {error}")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from .registration import apply_rigid, describe_rigid, register_rigid
 from .slicing import MIN_SLICE_SIZE, infer_slices, resolve_device
 from .types import FusionCancelled, FusionInputError, FusionOptions, FusionResult, Volume
 
-__all__ = ["fuse_volumes", "fuse_volumes_detailed", "validate_options", "check_volume"]
+__all__ = ["fuse_volumes", "fuse_volumes_detailed", "validate_options", "check_volume", "prepare_network"]
 
 logger = logging.getLogger(__name__)
 
@@ -105,8 +105,9 @@ def check_volume(volume: Volume, name: str) -> Volume:
     return volume if array is volume.array else Volume(array, affine)
 
 
-def _network(network, options: FusionOptions):
-    """The given network with the options' strength, or the task's trained network from the weights folder."""
+def prepare_network(options: FusionOptions, network=None):
+    """The given network with the options' strength, or else the task's trained network from the weights folder
+    (``options.models_dir``, architecture ``options.network_kwargs``), loaded on the CPU in eval mode."""
     if network is None:
         from ..weights import load_network
 
@@ -142,7 +143,7 @@ def fuse_volumes_detailed(a: Volume, b: Volume, options: FusionOptions | None = 
         check_overlap(ref, b if reference == "a" else a, names)
     device = resolve_device(options.device)
     with report.timed("load network"):
-        network = _network(network, options)
+        network = prepare_network(options, network)
     report.step(_LOADED)
 
     with report.timed("normalize"):

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from .io import check_output_path, load_volume, output_path, save_volume
-from .pipeline import fuse_volumes_detailed, validate_options
+from .pipeline import fuse_volumes_detailed, prepare_network, validate_options
 from .types import FusionInputError, FusionOptions, FusionResult
 
 __all__ = ["VolumeFusionRunner", "read_datalist"]
@@ -66,7 +66,7 @@ class VolumeFusionRunner:
             colormap=colormap, nonfinite=nonfinite, models_dir=models_dir, network_kwargs=dict(network_kwargs or {}))
 
     def pairs(self) -> list[tuple[Path, Path, Path]]:
-        """(A, B, output) for every pair, checked: inputs exist, outputs distinct and writable."""
+        """(A, B, output) for every pair, checked: inputs exist, outputs distinct."""
         pairs = []
         if self.image_a is not None or self.image_b is not None:
             if self.image_a is None or self.image_b is None:
@@ -85,16 +85,12 @@ class VolumeFusionRunner:
             if out in seen:
                 raise FusionInputError(f"{a} and {seen[out]} would both be written to {out}; rename one of them")
             seen[out] = a
-            planned.append((a, b, check_output_path(out, inputs=tuple(p for pair in pairs for p in pair))))
+            planned.append((a, b, out))
         return planned
 
     def load_network(self):
         """The network used for every pair (loaded once)."""
-        if self.network is None:
-            from ..weights import load_network
-
-            self.network = load_network(self.options.task, models_dir=self.options.models_dir, device="cpu",
-                                        strength=float(self.options.strength), **self.options.network_kwargs)
+        self.network = prepare_network(self.options, self.network)
         return self.network
 
     def fuse_pair(self, a_path: Path, b_path: Path, out_path: Path) -> FusionResult:
@@ -118,10 +114,14 @@ class VolumeFusionRunner:
         return result
 
     def prepare(self) -> list[tuple[Path, Path, Path]]:
-        """Every check that needs no image data: options, pairs, outputs, weights."""
+        """Every check that needs no image data: options, inputs, weights, then the output folder (created
+        last, so that an earlier failure leaves nothing behind)."""
         validate_options(self.options)
         planned = self.pairs()
         self.load_network()
+        inputs = tuple(path for a, b, _ in planned for path in (a, b))
+        for _, _, out in planned:
+            check_output_path(out, inputs=inputs)
         return planned
 
     def run(self) -> list[Path]:
