@@ -95,7 +95,9 @@ def fuse(data: Path, task: str, split: str, out: Path, methods: Sequence[Method]
                     Image.fromarray(fused_image(y, a)).save(out / m.label / f"{pair['name']}.png")
             bar.update(len(batch))
     per_image = {label: s / max(len(pairs), 1) for label, s in seconds.items()}
-    (out / FUSE_TIMES).write_text(json.dumps(per_image, indent=1))
+    times_file = out / FUSE_TIMES  # merged: methods may be fused into one folder by several runs
+    times = json.loads(times_file.read_text()) if times_file.exists() else {}
+    times_file.write_text(json.dumps({**times, **per_image}, indent=1))
     return per_image
 
 

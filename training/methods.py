@@ -16,8 +16,6 @@ import numpy as np
 from training.baselines import BASELINES, DEFAULT_PARAMS, fuse_baseline
 
 NETWORK = "wdualmine"
-#: the parameter that a sweep varies per family, for plots and CLI help
-SWEEP_PARAM = {NETWORK: "strength", **{k: v[0] for k, v in DEFAULT_PARAMS.items()}}
 
 
 @dataclass(frozen=True)
