@@ -5,7 +5,8 @@ Writes a synthetic head-like pair to a temporary folder (not timed, in a child p
 0.9 x 0.9 x 1.2 mm - the reference - and B (MRI) 192 x 200 x 120 at 1.25 x 1.2 x 1.6 mm, rotated 4 degrees,
 another origin. Then fuses it with exactly the command line's code (the runner of configs/inference.json:
 the same network architecture, the trained weights of models/ when present, else random weights of that
-architecture - same cost) and prints per-stage times, peak resident memory and the machine's load.
+architecture - same cost) and prints per-stage wall times, the run's CPU time (all threads of this process: a
+load-independent measure of the work), peak resident memory and the machine's load.
 
     .venv/bin/python training/bench_volume.py [--repeats 2] [--batch_size 8] [--device auto] [--threads N]
                                               [--channels 8,16,32,64]
@@ -125,7 +126,7 @@ def main() -> None:
 
         for run in range(1, args.repeats + 1):
             stages = {}
-            start = time.perf_counter()
+            cpu_start, start = time.process_time(), time.perf_counter()
             a, b = load_volume(a_path), load_volume(b_path)
             stages["read"] = time.perf_counter() - start
             result = fuse_volumes_detailed(a, b, runner.options, network=runner.network)
@@ -133,11 +134,12 @@ def main() -> None:
             t = time.perf_counter()
             save_volume(result.fused, out_path)
             stages["write"] = time.perf_counter() - t
-            total = time.perf_counter() - start
+            total, cpu = time.perf_counter() - start, time.process_time() - cpu_start
             slices = result.fused.spatial_shape[result.slice_axis]
-            print(f"run {run} ({'cold' if run == 1 else 'warm'}): " + ", ".join(f"{k} {v:.2f} s" for k, v in stages.items())
-                  + f" | total {total:.2f} s ({slices} slices, {1000 * stages['infer'] / slices:.0f} ms/slice)"
-                  + f" | peak RSS {peak_rss_mb():.0f} MB")
+            times = ", ".join(f"{k} {v:.2f} s" for k, v in stages.items())
+            print(f"run {run} ({'cold' if run == 1 else 'warm'}): {times} | total {total:.2f} s, CPU {cpu:.1f} s "
+                  f"({slices} slices, {1000 * stages['infer'] / slices:.0f} ms/slice) | peak RSS {peak_rss_mb():.0f} MB"
+                  f" | {load_line()}")
     print(load_line(), "- at end")
 
 

@@ -4,7 +4,8 @@
   a DICOM series folder, ...) with MONAI's ``ITKReader``; both give ``array[i, j, k]`` and a RAS affine.
 * :func:`save_volume` writes to a temporary file beside the target and renames it, so a target is either the
   whole new volume or untouched. NIfTI is written with nibabel, other formats with ITK (:func:`to_itk_image`
-  does the RAS -> LPS and ``(i, j, k)`` -> ``(z, y, x)`` conversion).
+  does the RAS -> LPS and ``(i, j, k)`` -> ``(z, y, x)`` conversion). ``itk`` is imported only where it is
+  needed, so NIfTI-only use does not pay its start-up time.
 """
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ from monai.data import ITKReader, NibabelReader
 
 from .types import FusionInputError, Volume
 
-__all__ = ["load_volume", "save_volume", "atomic_write", "to_itk_image", "volume_name", "output_path", "check_output_path",
-           "is_nifti"]
+__all__ = ["load_volume", "save_volume", "atomic_write", "to_itk_image", "volume_name", "output_path",
+           "check_output_path", "is_nifti"]
 
 _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 _SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".dcm", ".img", ".hdr", ".gz")
