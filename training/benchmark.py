@@ -76,11 +76,12 @@ def _batches(pairs: Sequence[dict], size: int) -> Iterator[list[tuple[dict, np.n
 
 
 def fuse(data: Path, task: str, split: str, out: Path, methods: Sequence[Method], batch_size: int = 4,
-         models_dir: Path | None = None, device: str | None = None, threads: int | None = None) -> dict[str, float]:
+         models_dir: Path | None = None, device: str | None = None, threads: int | None = None,
+         residual_mode: str | None = None) -> dict[str, float]:
     """Write ``out/<method>/<name>.png`` for every pair and method; returns seconds per image per method."""
     pairs = select_pairs(data, task, split)
     uses_network = any(m.family == NETWORK for m in methods)
-    network = NetworkFuser(task, models_dir, device, threads) if uses_network else None
+    network = NetworkFuser(task, models_dir, device, threads, residual_mode) if uses_network else None
     seconds = dict.fromkeys((m.label for m in methods), 0.0)
     for m in methods:
         (out / m.label).mkdir(parents=True, exist_ok=True)
@@ -199,6 +200,8 @@ def _parser() -> argparse.ArgumentParser:
     fusing.add_argument("--batch", type=int, default=4, help="pairs per network call (default 4)")
     fusing.add_argument("--device", default=None, help="torch device for wdualmine (default cuda if available)")
     fusing.add_argument("--models-dir", type=Path, default=None, help="weights folder (default the bundle's)")
+    fusing.add_argument("--residual-mode", default=None, choices=("additive", "source_weighted"),
+                        help="output stage the weights were trained with (default the network's, source_weighted)")
     fusing.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads for wdualmine (default torch's; 1 is far faster on a busy machine)")
     scoring = argparse.ArgumentParser(add_help=False)
@@ -224,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         methods = expand_methods(args.methods.split(","), args.strength, args.mu)
         start = time.perf_counter()
         fuse(args.data, args.task, args.split, args.out, methods, args.batch, args.models_dir, args.device,
-             args.threads)
+             args.threads, args.residual_mode)
         print(f"fused with {len(methods)} methods in {time.perf_counter() - start:.1f} s -> {args.out}")
     if args.command in ("evaluate", "run"):
         fused = args.fused if args.command == "evaluate" else args.out

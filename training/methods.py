@@ -74,7 +74,7 @@ class NetworkFuser:
     """The bundle's W-DUALMINE for one task, run on batches under ``torch.inference_mode``."""
 
     def __init__(self, task: str, models_dir: str | Path | None = None, device: str | None = None,
-                 threads: int | None = None):
+                 threads: int | None = None, residual_mode: str | None = None):
         import torch
         from scripts.weights import load_network
 
@@ -82,7 +82,8 @@ class NetworkFuser:
             torch.set_num_threads(threads)
         self._torch = torch
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.network = load_network(task, models_dir=models_dir, device=self.device)
+        kwargs = {"residual_mode": residual_mode} if residual_mode else {}
+        self.network = load_network(task, models_dir=models_dir, device=self.device, **kwargs)
         self.default_strength = float(self.network.strength)
 
     def __call__(self, x: np.ndarray, strength: float | None = None) -> np.ndarray:
