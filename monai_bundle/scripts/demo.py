@@ -17,6 +17,7 @@ import numpy as np
 if __package__ in (None, ""):  # run as a file (python scripts/demo.py): make the bundle's package importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from scripts.color import to_uint8  # noqa: E402
 from scripts.volume.io import atomic_write  # noqa: E402
 from scripts.volume.types import FusionResult  # noqa: E402
 
@@ -39,7 +40,7 @@ def montage(result: FusionResult, rows: int = 4) -> np.ndarray:
     def rgb(image: np.ndarray) -> np.ndarray:
         image = np.swapaxes(image, 0, 1)  # (first, second in-plane) -> (rows, columns)
         image = image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=-1)
-        return np.rint(np.clip(image, 0.0, 1.0) * 255).astype(np.uint8)
+        return to_uint8(image)
 
     return np.concatenate([np.concatenate([rgb(v[k]) for v in (a, b, f)], axis=1) for k in picks], axis=0)
 

@@ -13,9 +13,12 @@ from collections import defaultdict
 import torch
 import torch.nn as nn
 
-from .losses import WDualMineLoss
+from ignite.metrics import Metric
+from monai.handlers import from_engine
 
-__all__ = ["FusionTrainingModel", "LossTermsHandler"]
+from .losses import AverageLoss, CorrelationLoss, GradientLoss, WDualMineLoss
+
+__all__ = ["FusionTrainingModel", "LossTermsHandler", "ResumableCheckpoint", "ValidationLoss"]
 
 
 class FusionTrainingModel(nn.Module):
@@ -85,32 +88,25 @@ class ResumableCheckpoint:
                         epoch_level=True).attach(engine)
 
 
-class ValidationLoss:
+class ValidationLoss(Metric):
     """Ignite metric for the validation loop: the image terms of the loss, ``5*L_avg + 2*L_grad + 1*L_cc``
     (the feature terms need the training heads), averaged over the validation pairs. Lower is better."""
 
-    def __new__(cls, weights: dict | None = None):
-        from ignite.metrics import Metric
-        from monai.handlers import from_engine
+    def __init__(self, weights: dict | None = None):
+        self.weights = {"avg": 5.0, "grad": 2.0, "cc": 1.0, **(weights or {})}
+        self.terms = {"avg": AverageLoss(), "grad": GradientLoss(), "cc": CorrelationLoss()}
+        super().__init__(output_transform=from_engine(["pred", "label"]))
 
-        from .losses import AverageLoss, CorrelationLoss, GradientLoss
+    def reset(self) -> None:
+        self._sum, self._n = 0.0, 0
 
-        w = {"avg": 5.0, "grad": 2.0, "cc": 1.0, **(weights or {})}
-        terms = {"avg": AverageLoss(), "grad": GradientLoss(), "cc": CorrelationLoss()}
+    def update(self, output) -> None:
+        preds, labels = output
+        pred, label = torch.stack(list(preds)), torch.stack(list(labels))
+        with torch.no_grad():
+            value = sum(self.weights[k] * term(pred, label) for k, term in self.terms.items())
+        self._sum += float(value) * pred.shape[0]
+        self._n += pred.shape[0]
 
-        class _ValidationLoss(Metric):
-            def reset(self):
-                self._sum, self._n = 0.0, 0
-
-            def update(self, output):
-                preds, labels = output
-                pred, label = torch.stack(list(preds)), torch.stack(list(labels))
-                with torch.no_grad():
-                    value = sum(w[k] * t(pred, label) for k, t in terms.items())
-                self._sum += float(value) * pred.shape[0]
-                self._n += pred.shape[0]
-
-            def compute(self):
-                return self._sum / max(self._n, 1)
-
-        return _ValidationLoss(output_transform=from_engine(["pred", "label"]))
+    def compute(self) -> float:
+        return self._sum / max(self._n, 1)
