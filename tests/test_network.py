@@ -16,14 +16,20 @@ from scripts.network import (
 torch.manual_seed(0)
 
 
+def _trained_like(residual_mode: str = "source_weighted", decoder: str = "spatial") -> WDualMine:
+    """A network whose (zero-initialised) last decoder layer is not zero, as after training."""
+    net = WDualMine(channels=(4, 8, 8, 16), residual_mode=residual_mode, decoder=decoder)
+    last = [m for m in net.decoder.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))][-1]
+    with torch.no_grad():
+        last.weight.normal_(0, 0.5)
+        last.bias.fill_(0.3)
+    return net.eval()
+
+
 @pytest.fixture(scope="module")
 def trained_like_network() -> WDualMine:
     """A network whose residual head is not zero (as after training), so strength really matters."""
-    net = WDualMine(channels=(4, 8, 8, 16))
-    with torch.no_grad():
-        net.decoder.head[-1].weight.normal_(0, 0.5)
-        net.decoder.head[-1].bias.fill_(0.3)
-    return net.eval()
+    return _trained_like()
 
 
 def test_gate_is_convex_and_sums_to_one():
@@ -82,15 +88,18 @@ def test_forward_any_size_and_range(trained_like_network, hw):
     assert y.min() >= 0 and y.max() <= 1
 
 
+@pytest.mark.parametrize("decoder", list(WDualMine.DECODERS))
 @pytest.mark.parametrize("mode", ResidualToAverageOutput.MODES)
-def test_strength_zero_gives_exactly_the_clipped_mean(trained_like_network, mode):
-    trained_like_network.output.mode = mode
+def test_strength_zero_gives_exactly_the_clipped_mean(mode, decoder):
+    net = _trained_like(mode, decoder)
     x = torch.rand(3, 2, 40, 33)
-    trained_like_network.strength = 0.0
     with torch.inference_mode():
-        y = trained_like_network(x)
-    trained_like_network.strength = 0.5
-    assert torch.equal(y, torch.clamp((x[:, :1] + x[:, 1:2]) / 2, 0, 1))
+        detailed = net(x)
+        net.strength = 0.0
+        y = net(x)
+    mean = torch.clamp((x[:, :1] + x[:, 1:2]) / 2, 0, 1)
+    assert torch.equal(y, mean)
+    assert not torch.allclose(detailed, mean)
 
 
 def test_strength_changes_output_after_loading(trained_like_network):

@@ -73,6 +73,18 @@ def test_inference_config_writes_the_fused_volume(bundle_root, monkeypatch, tmp_
     assert [digest(p) for p in pair] == hashes  # inputs untouched
 
 
+def test_output_suffix_chooses_the_format(bundle_root, monkeypatch, tmp_path, models_dir, pair):
+    """``--output_suffix _fused.nii`` writes uncompressed NIfTI (faster), the same volume."""
+    out = tmp_path / "out"
+    run_config(bundle_root, monkeypatch, "inference.json", image_a=str(pair[0]), image_b=str(pair[1]),
+               output_dir=str(out), models_dir=str(models_dir), channels=CHANNELS, device="cpu", strength=0.0,
+               output_suffix="_fused.nii")
+    assert sorted(p.name for p in out.iterdir()) == ["ct_01_fused.nii"]
+    with open(out / "ct_01_fused.nii", "rb") as f:
+        assert f.read(2) != b"\x1f\x8b"  # not gzip
+    np.testing.assert_allclose(load_volume(out / "ct_01_fused.nii").array, mean_fusion(pair), atol=1e-6)
+
+
 def test_datalist_of_pairs(bundle_root, monkeypatch, tmp_path, models_dir, pair):
     """Two pairs from a datalist; at the default strength (0.5) the network adds detail to the mean."""
     second = save_volume(smooth_volume((32, 32, 6), make_affine((1.0, 1.0, 3.0), (-16, -16, -9)), 3),

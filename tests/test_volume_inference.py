@@ -162,3 +162,22 @@ def test_colormap_lut_starts_black():
     for name in ("nipy_spectral", "hot"):
         lut = colormap_lut(name)
         assert lut.shape[1] == 3 and np.allclose(lut[0], 0.0, atol=0.05)  # a black background stays dark
+
+
+def test_slice_inference_equals_the_network_on_each_slice():
+    """infer_slices runs the network in the channels-last memory format (faster on the CPU); the result must be
+    the plain network's on every slice, to float rounding."""
+    from scripts.network import WDualMine
+
+    torch.manual_seed(0)
+    net = WDualMine(channels=(4, 8, 8, 16), residual_mode="additive").eval()
+    with torch.no_grad():
+        net.decoder.head[-1].weight.normal_(0, 0.5)
+    a, b = (np.random.default_rng(s).random((20, 36, 5), dtype=np.float32) for s in (1, 2))
+    reference = torch.from_numpy(np.stack([a, b])).permute(3, 0, 1, 2).contiguous()  # (slices, 2, I, J)
+    with torch.inference_mode():
+        expected = torch.clamp(net(reference), 0, 1)[:, 0].permute(1, 2, 0).numpy()
+    fused = slicing.infer_slices(a, b, 2, net, torch.device("cpu"), batch_size=2)
+    assert fused.shape == a.shape and fused.dtype == np.float32
+    np.testing.assert_allclose(fused, expected, atol=1e-5)
+    assert np.abs(expected - (a + b) / 2).max() > 1e-3  # the residual really acts

@@ -12,6 +12,8 @@ pseudo-colour PET/SPECT image) and source B (MRI) - and returns the fused float6
   base, r 7 / eps 1e-6 for the detail layer). The guided filter (He et al.) is built on ``cv2.boxFilter``.
 * ``blend``: the mean-max blend of shared/reference/anchors.md, ``F = mean + mu * (max - mean)`` (mu 0.05 by
   default): mu = 0 is the mean, mu = 1 the max.
+* ``gain``: the mean with a global contrast gain, ``F = g * mean`` (g 1.1 by default): the trivial rule a
+  ``source_gain`` network must beat (its output is a per-cell gain and weight on the sources).
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ import numpy as np
 import pywt
 
 __all__ = ["BASELINES", "DEFAULT_PARAMS", "fuse_baseline", "fuse_mean", "fuse_max", "fuse_dwt", "fuse_laplacian",
-           "fuse_gff", "fuse_blend", "guided_filter"]
+           "fuse_gff", "fuse_blend", "fuse_gain", "guided_filter"]
 
 
 def _pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -54,6 +56,11 @@ def fuse_blend(a: np.ndarray, b: np.ndarray, mu: float = 0.05) -> np.ndarray:
     """``mean + mu * (max - mean)``: the one-line frontier between averaging (CC) and max (Qabf, MI)."""
     mean = fuse_mean(a, b)
     return np.clip(mean + mu * (fuse_max(a, b) - mean), 0.0, 1.0)
+
+
+def fuse_gain(a: np.ndarray, b: np.ndarray, g: float = 1.1) -> np.ndarray:
+    """``g * mean``: a global contrast gain on the average (g = 1 is the mean)."""
+    return np.clip(g * fuse_mean(a, b), 0.0, 1.0)
 
 
 def fuse_dwt(a: np.ndarray, b: np.ndarray, levels: int = 3, wavelet: str = "haar") -> np.ndarray:
@@ -131,13 +138,14 @@ BASELINES: dict[str, Callable[..., np.ndarray]] = {
     "lp": fuse_laplacian,
     "gff": fuse_gff,
     "blend": fuse_blend,
+    "gain": fuse_gain,
 }
-#: The one numeric parameter a method name may carry (``blend@0.1``), with its default.
-DEFAULT_PARAMS: dict[str, tuple[str, float]] = {"blend": ("mu", 0.05)}
+#: The one numeric parameter a method name may carry (``blend@0.1``, ``gain@1.2``), with its default.
+DEFAULT_PARAMS: dict[str, tuple[str, float]] = {"blend": ("mu", 0.05), "gain": ("g", 1.1)}
 
 
 def fuse_baseline(name: str, a: np.ndarray, b: np.ndarray, param: float | None = None) -> np.ndarray:
-    """Fuse with the rule ``name``; ``param`` sets the rule's parameter (only ``blend`` has one: mu)."""
+    """Fuse with the rule ``name``; ``param`` sets the rule's parameter (``blend``: mu, ``gain``: g)."""
     if name not in BASELINES:
         raise ValueError(f"unknown baseline {name!r}; expected one of {', '.join(BASELINES)}")
     if param is None:

@@ -4,6 +4,9 @@ Prints the median forward time, FLOPs per pair (torch's FlopCounterMode; a multi
 GFLOP/s, parameter count and peak resident memory of the process. Not a test: run it on an idle machine.
 
     .venv/bin/python training/bench_network.py [--size 256] [--repeats 30] [--threads N]
+                                               [--memory-format channels_last|contiguous]
+
+The default memory format is the one volume inference uses (``scripts.volume.slicing``): channels-last.
 """
 from __future__ import annotations
 
@@ -27,12 +30,15 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--memory-format", default="channels_last", choices=("channels_last", "contiguous"))
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    net = WDualMine().eval()
-    x = torch.rand(args.batch, 2, args.size, args.size)
+    memory_format = getattr(torch, f"{args.memory_format}_format" if args.memory_format == "contiguous"
+                            else args.memory_format)
+    net = WDualMine().eval().to(memory_format=memory_format)
+    x = torch.rand(args.batch, 2, args.size, args.size).contiguous(memory_format=memory_format)
     with torch.inference_mode():
         with FlopCounterMode(display=False) as counter:
             net(x)
@@ -49,7 +55,8 @@ def main() -> None:
     inference_params = params - sum(p.numel() for m in (net.reconstruct_a, net.reconstruct_b, net.projection)
                                     for p in m.parameters())
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"W-DUALMINE channels={net.channels} residual_mode={net.output.mode} threads={torch.get_num_threads()}")
+    print(f"W-DUALMINE channels={net.channels} residual_mode={net.output.mode} threads={torch.get_num_threads()} "
+          f"memory format {args.memory_format}")
     print(f"input                 {args.batch} x 2 x {args.size} x {args.size} fp32")
     print(f"median forward / pair {median * 1000:.1f} ms  (min {min(times) * 1000 / args.batch:.1f}, "
           f"max {max(times) * 1000 / args.batch:.1f}, n={args.repeats})")

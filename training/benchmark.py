@@ -40,7 +40,8 @@ from scripts.color import rgb_to_ycbcr, to_uint8, ycbcr_to_rgb  # noqa: E402
 from scripts.data import TASKS, datalist, network_input, read_png  # noqa: E402
 from scripts.metrics import fusion_metrics  # noqa: E402
 from training import plots  # noqa: E402
-from training.methods import NETWORK, Method, NetworkFuser, expand_methods, fuse_batch  # noqa: E402
+from training.methods import (NETWORK, Method, NetworkFuser, expand_methods, fuse_batch,  # noqa: E402
+                              network_kwargs)
 from training.report import markdown_report, summarize, write_csv  # noqa: E402
 
 DEFAULT_METHODS = "wdualmine,mean,max,dwt,lp,gff,blend"
@@ -77,11 +78,11 @@ def _batches(pairs: Sequence[dict], size: int) -> Iterator[list[tuple[dict, np.n
 
 def fuse(data: Path, task: str, split: str, out: Path, methods: Sequence[Method], batch_size: int = 4,
          models_dir: Path | None = None, device: str | None = None, threads: int | None = None,
-         residual_mode: str | None = None) -> dict[str, float]:
+         network_kwargs: dict | None = None) -> dict[str, float]:
     """Write ``out/<method>/<name>.png`` for every pair and method; returns seconds per image per method."""
     pairs = select_pairs(data, task, split)
     uses_network = any(m.family == NETWORK for m in methods)
-    network = NetworkFuser(task, models_dir, device, threads, residual_mode) if uses_network else None
+    network = NetworkFuser(task, models_dir, device, threads, network_kwargs) if uses_network else None
     seconds = dict.fromkeys((m.label for m in methods), 0.0)
     for m in methods:
         (out / m.label).mkdir(parents=True, exist_ok=True)
@@ -200,8 +201,11 @@ def _parser() -> argparse.ArgumentParser:
     fusing.add_argument("--batch", type=int, default=4, help="pairs per network call (default 4)")
     fusing.add_argument("--device", default=None, help="torch device for wdualmine (default cuda if available)")
     fusing.add_argument("--models-dir", type=Path, default=None, help="weights folder (default the bundle's)")
-    fusing.add_argument("--residual-mode", default=None, choices=("additive", "source_weighted"),
-                        help="output stage the weights were trained with (default the network's, source_weighted)")
+    fusing.add_argument("--gain", type=float, nargs="*", default=[], help="gain g values (default 1.1)")
+    fusing.add_argument("--residual-mode", default=None, choices=("additive", "source_weighted", "source_gain"),
+                        help="output stage the weights were trained with (default: configs/inference.json's)")
+    fusing.add_argument("--decoder", default=None, choices=("spatial", "pointwise", "global"),
+                        help="decoder the weights were trained with (default: configs/inference.json's)")
     fusing.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads for wdualmine (default torch's; 1 is far faster on a busy machine)")
     scoring = argparse.ArgumentParser(add_help=False)
@@ -224,10 +228,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     command = "python training/benchmark.py " + " ".join(sys.argv[1:] if argv is None else argv)
     if args.command in ("fuse", "run"):
-        methods = expand_methods(args.methods.split(","), args.strength, args.mu)
+        methods = expand_methods(args.methods.split(","), args.strength, args.mu, args.gain)
         start = time.perf_counter()
         fuse(args.data, args.task, args.split, args.out, methods, args.batch, args.models_dir, args.device,
-             args.threads, args.residual_mode)
+             args.threads, network_kwargs(args.residual_mode, args.decoder))
         print(f"fused with {len(methods)} methods in {time.perf_counter() - start:.1f} s -> {args.out}")
     if args.command in ("evaluate", "run"):
         fused = args.fused if args.command == "evaluate" else args.out

@@ -16,7 +16,7 @@ from collections import defaultdict
 from pathlib import Path
 
 METRICS = ("MI", "CC", "PSNR", "FMI_pixel", "FMI_dct", "Qabf")
-PEERS = ("AdaFuse", "ASFE-Fusion", "TEA-Net")
+PEERS = ("AdaFuse", "ASFE-Fusion", "TEA-Net", "W-DUALMINE (paper)")
 CC_TOLERANCE = 0.001
 
 
@@ -54,7 +54,7 @@ def beats(ours: float, mean_val: float, peer: float, mean_test: float, metric: s
     return ours - mean_val >= peer - mean_test - slack
 
 
-def compare(task: str, anchors, means) -> list[str]:
+def compare(task: str, anchors, means, prefixes: tuple[str, ...] = ("wdualmine",)) -> list[str]:
     mean_test, mean_val = anchors[(task, "mean(A,B)")], means["mean"]
     lines = [f"### {task}", "", "| method | " + " | ".join(f"Δ{m}" for m in METRICS) + " | beats |",
              "|---|" + "---|" * (len(METRICS) + 1)]
@@ -63,12 +63,12 @@ def compare(task: str, anchors, means) -> list[str]:
         if p:
             deltas = " | ".join(f"{p[m] - mean_test[m]:+.4f}" if m in p else "–" for m in METRICS)
             lines.append(f"| {peer} (test) | {deltas} | |")
-    for method in sorted(k for k in means if k.startswith("wdualmine")):
+    for method in sorted(k for k in means if k.startswith(prefixes)):
         ours = means[method]
         deltas = " | ".join(f"{ours[m] - mean_val[m]:+.4f}" for m in METRICS)
         won = [peer for peer in PEERS if (task, peer) in anchors and all(
             beats(ours[m], mean_val[m], anchors[(task, peer)][m], mean_test[m], m)
-            for m in METRICS if m in anchors[(task, peer)] and not (peer == "TEA-Net" and m == "PSNR"))]
+            for m in METRICS if m in anchors[(task, peer)])]
         lines.append(f"| {method} (val) | {deltas} | {', '.join(won) or 'none'} |")
     return lines + [""]
 
@@ -77,12 +77,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--anchors", type=Path, required=True)
     parser.add_argument("--bench", nargs="+", required=True, help="TASK=benchmark output folder")
+    parser.add_argument("--rows", nargs="+", default=["wdualmine"],
+                        help="method name prefixes to compare (default wdualmine; e.g. wdualmine gain blend)")
     args = parser.parse_args()
     anchors = read_anchor_table(args.anchors)
     print("Δ = method − mean rule on the same split (peers: test split; ours: validation split).\n")
     for item in args.bench:
         task, folder = item.split("=", 1)
-        print("\n".join(compare(task, anchors, read_means(Path(folder) / "metrics.csv"))))
+        print("\n".join(compare(task, anchors, read_means(Path(folder) / "metrics.csv"), tuple(args.rows))))
 
 
 if __name__ == "__main__":

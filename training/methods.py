@@ -48,10 +48,13 @@ class Method:
         return rank, self.family, -1.0 if self.param is None else self.param
 
 
-def expand_methods(names: Iterable[str], strengths: Iterable[float] = (), mus: Iterable[float] = ()) -> list[Method]:
+def expand_methods(names: Iterable[str], strengths: Iterable[float] = (), mus: Iterable[float] = (),
+                   gains: Iterable[float] = ()) -> list[Method]:
     """Methods from CLI names: ``wdualmine`` expands to one method per ``strengths`` value (when given),
-    ``blend`` to one per ``mus`` value (default mu when none); ``family@param`` is taken as written."""
-    strengths, mus = list(strengths), list(mus)
+    ``blend`` to one per ``mus`` value and ``gain`` to one per ``gains`` value (the default parameter when none);
+    ``family@param`` is taken as written."""
+    strengths = list(strengths)
+    params = {"blend": list(mus), "gain": list(gains)}
     out: list[Method] = []
     for name in (n.strip() for n in names):
         if not name:
@@ -64,17 +67,33 @@ def expand_methods(names: Iterable[str], strengths: Iterable[float] = (), mus: I
         elif method.family == NETWORK:
             out += [Method(NETWORK, s) for s in strengths] or [method]
         elif method.family in DEFAULT_PARAMS:
-            out += [Method(method.family, m) for m in mus] or [Method(method.family, DEFAULT_PARAMS[method.family][1])]
+            values = params.get(method.family, [])
+            out += [Method(method.family, v) for v in values] or [Method(method.family, DEFAULT_PARAMS[method.family][1])]
         else:
             out.append(method)
     return list(dict.fromkeys(out))  # drop repeats, keep order
+
+
+def network_kwargs(residual_mode: str | None = None, decoder: str | None = None) -> dict:
+    """The architecture of the shipped weights as ``configs/inference.json`` declares it (channels, residual mode
+    and decoder), with optional overrides for weights trained otherwise (ablations)."""
+    from monai.bundle import ConfigParser
+
+    config = ConfigParser()
+    config.read_config(str(Path(__file__).resolve().parents[1] / "monai_bundle" / "configs" / "inference.json"))
+    kwargs = {key: config[key] for key in ("channels", "residual_mode", "decoder")}
+    if residual_mode is not None:
+        kwargs["residual_mode"] = residual_mode
+    if decoder is not None:
+        kwargs["decoder"] = decoder
+    return kwargs
 
 
 class NetworkFuser:
     """The bundle's W-DUALMINE for one task, run on batches under ``torch.inference_mode``."""
 
     def __init__(self, task: str, models_dir: str | Path | None = None, device: str | None = None,
-                 threads: int | None = None, residual_mode: str | None = None):
+                 threads: int | None = None, network_kwargs: dict | None = None):
         import torch
         from scripts.weights import load_network
 
@@ -82,8 +101,7 @@ class NetworkFuser:
             torch.set_num_threads(threads)
         self._torch = torch
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        kwargs = {"residual_mode": residual_mode} if residual_mode else {}
-        self.network = load_network(task, models_dir=models_dir, device=self.device, **kwargs)
+        self.network = load_network(task, models_dir=models_dir, device=self.device, **(network_kwargs or {}))
         self.default_strength = float(self.network.strength)
 
     def __call__(self, x: np.ndarray, strength: float | None = None) -> np.ndarray:

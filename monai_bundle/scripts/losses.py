@@ -20,10 +20,20 @@ def _mean_image(images: torch.Tensor) -> torch.Tensor:
 
 
 class AverageLoss(nn.Module):
-    """L_avg (eq. 14): l1 distance between the fused image and the mean of the two sources."""
+    """L_avg (eq. 14): distance between the fused image and the mean of the two sources - l1 as in the paper
+    (``norm="l1"``) or the mean squared error (``norm="l2"``, this project's choice for ``source_gain``: it is
+    what the PSNR metric measures, and its quadratic growth gives the gain an interior optimum, docs/README.md)."""
+
+    NORMS = ("l1", "l2")
+
+    def __init__(self, norm: str = "l1"):
+        super().__init__()
+        if norm not in self.NORMS:
+            raise ValueError(f"unknown L_avg norm {norm!r}; expected one of {self.NORMS}")
+        self.distance = F.l1_loss if norm == "l1" else F.mse_loss
 
     def forward(self, fused: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
-        return F.l1_loss(fused, _mean_image(images))
+        return self.distance(fused, _mean_image(images))
 
 
 class GradientLoss(nn.Module):
@@ -81,10 +91,10 @@ class WDualMineLoss(nn.Module):
     source images; returns the scalar loss and stores each (unweighted) term in ``last_terms``."""
 
     def __init__(self, w_avg: float = 5.0, w_grad: float = 2.0, w_cc: float = 1.0, w_mi: float = 0.1,
-                 w_rec: float = 0.1, temperature: float = 0.5):
+                 w_rec: float = 0.1, temperature: float = 0.5, avg_norm: str = "l1"):
         super().__init__()
         self.weights = {"avg": w_avg, "grad": w_grad, "cc": w_cc, "mi": w_mi, "rec": w_rec}
-        self.avg, self.grad, self.cc = AverageLoss(), GradientLoss(), CorrelationLoss()
+        self.avg, self.grad, self.cc = AverageLoss(avg_norm), GradientLoss(), CorrelationLoss()
         self.mi, self.rec = InfoNCELoss(temperature), ReconstructionLoss()
         self.last_terms: dict[str, float] = {}
 

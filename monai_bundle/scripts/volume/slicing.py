@@ -44,8 +44,10 @@ def resolve_device(name: str | torch.device) -> torch.device:
 
 
 def _transfer(item, device: torch.device):
-    """Move a tensor or module to ``device`` (the one place data changes device)."""
-    return item.to(device)
+    """Move a tensor or module to ``device`` (the one place data changes device), in the channels-last memory
+    format: oneDNN's convolutions run about 25 % faster on it on this kind of CPU (training/bench_volume.py),
+    and the values are the same (to float rounding)."""
+    return item.to(device, memory_format=torch.channels_last)
 
 
 class GuardedForward:
