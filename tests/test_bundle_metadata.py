@@ -66,7 +66,7 @@ def test_schema_rejects_an_incomplete_tensor_description(offline, metadata, tmp_
 
 
 def test_metadata_content(metadata):
-    assert metadata["version"] == "0.1.0" and "0.1.0" in metadata["changelog"]
+    assert metadata["version"] == "0.2.0" and {"0.1.0", "0.2.0"} <= set(metadata["changelog"])
     assert metadata["name"] == "W-DUALMINE multimodal medical image fusion"
     assert metadata["required_packages_version"]["pytorch-wavelets"] == "1.3.0"
     for package in ("itk", "nibabel", "pytorch-ignite", "fire"):
@@ -107,7 +107,9 @@ def test_ckpt_export_torchscript_equals_eager(tmp_path):
     config = BUNDLE / "configs" / NETWORK_CONFIGS[-1]  # inference.json when it exists
     net = ConfigParser.load_config_file(str(config))
     torch.manual_seed(0)
-    eager = WDualMine(channels=net["channels"], strength=net["strength"], residual_mode=net["residual_mode"])
+    parser = ConfigParser(net)
+    eager = WDualMine(channels=net["channels"], strength=parser.get_parsed_content("strength"),
+                      residual_mode=net["residual_mode"], decoder=net["decoder"])
     with torch.no_grad():  # a non-trivial network: the zero-initialised residual head would hide the decoder
         for p in eager.parameters():
             p.add_(0.1 * torch.randn_like(p))

@@ -13,13 +13,15 @@ from scripts.network import (
     WDualMine,
 )
 
+from test_volume_support import last_decoder_layer  # noqa: E402
+
 torch.manual_seed(0)
 
 
 def _trained_like(residual_mode: str = "source_weighted", decoder: str = "spatial") -> WDualMine:
     """A network whose (zero-initialised) last decoder layer is not zero, as after training."""
     net = WDualMine(channels=(4, 8, 8, 16), residual_mode=residual_mode, decoder=decoder)
-    last = [m for m in net.decoder.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))][-1]
+    last = last_decoder_layer(net)
     with torch.no_grad():
         last.weight.normal_(0, 0.5)
         last.bias.fill_(0.3)
@@ -120,6 +122,36 @@ def test_source_weighted_output_stays_between_the_sources():
     lo = images.min(dim=1, keepdim=True).values
     hi = images.max(dim=1, keepdim=True).values
     assert ((fused >= lo - 1e-6) & (fused <= hi + 1e-6)).all()
+
+
+def test_mean_gain_output_is_a_clipped_gain_on_the_mean():
+    out = ResidualToAverageOutput("mean_gain")
+    images = torch.rand(3, 2, 10, 12)
+    residual = torch.tensor([-0.5, 0.2, 3.0]).reshape(3, 1, 1, 1)
+    mean = images.mean(dim=1, keepdim=True)
+    expected = torch.clamp((1 + 0.8 * torch.tanh(residual)) * mean, 0, 1)
+    assert torch.allclose(out(images, residual, strength=0.8), expected, atol=1e-6)
+
+
+def test_global_decoder_gives_one_gain_per_image():
+    """decoder="global" + mean_gain: F / mean is one number per image (where nothing clips), and it depends on
+    the image."""
+    net = _trained_like("mean_gain", "global")
+    x = torch.rand(2, 2, 40, 52) * 0.5
+    with torch.inference_mode():
+        y = net(x)
+    ratio = (y / x.mean(dim=1, keepdim=True)).flatten(1)
+    assert torch.allclose(ratio, ratio[:, :1].expand_as(ratio), atol=1e-4)
+    assert not torch.allclose(ratio[0, 0], ratio[1, 0])
+    assert y.shape == (2, 1, 40, 52)
+
+
+@pytest.mark.parametrize("decoder", list(WDualMine.DECODERS))
+def test_torchscript_equals_eager(decoder):
+    net = _trained_like("mean_gain" if decoder == "global" else "source_weighted", decoder)
+    x = torch.rand(2, 2, 45, 70)
+    with torch.inference_mode():
+        assert torch.allclose(torch.jit.script(net)(x), net(x), atol=1e-5)
 
 
 def test_untrained_network_outputs_the_mean():

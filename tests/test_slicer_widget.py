@@ -40,8 +40,8 @@ def test_setup_fills_the_panel_and_waits_for_two_different_inputs(widget, fake):
 def test_gui_changes_are_kept_in_the_parameter_node_and_restored_from_it(widget, fake):
     reference, second = choose_inputs(widget, fake)
     ui = widget.ui
+    ui.taskComboBox.currentIndex = 1  # first: a new task moves the strength to the task's default
     ui.strengthSlider.value = 0.8
-    ui.taskComboBox.currentIndex = 1
     ui.registerCheckBox.checked = True
     node = widget.logic.getParameterNode()
     assert node.GetParameter("Strength") == "0.8" and node.GetParameter("Task") == "PET-MRI"
@@ -51,6 +51,23 @@ def test_gui_changes_are_kept_in_the_parameter_node_and_restored_from_it(widget,
     node.SetParameter("SliceAxis", "1")
     widget.enter()
     assert ui.strengthSlider.value == 0.25 and ui.sliceAxisComboBox.currentIndex == 2 and ui.applyButton.enabled
+
+
+def test_a_new_task_moves_the_strength_to_its_default(widget, fake):
+    from scripts.task_defaults import DEFAULT_STRENGTH
+
+    choose_inputs(widget, fake)
+    ui = widget.ui
+    ui.strengthSlider.value = 0.9
+    for index, task in enumerate(("PET-MRI", "SPECT-MRI", "CT-MRI")):
+        ui.taskComboBox.currentIndex = index + 1 if index < 2 else 0
+        assert ui.strengthSlider.value == DEFAULT_STRENGTH[task]
+        assert widget.logic.getParameterNode().GetParameter("Strength") == str(DEFAULT_STRENGTH[task])
+    node = widget.logic.getParameterNode()
+    node.SetParameter("Task", "SPECT-MRI")
+    node.SetParameter("Strength", "0.33")
+    widget.enter()  # restoring a saved scene keeps its strength
+    assert ui.taskComboBox.currentIndex == 2 and ui.strengthSlider.value == 0.33
 
 
 def test_colour_output_is_offered_for_pet_and_spect_only(widget, fake):
@@ -161,6 +178,8 @@ def test_scene_close_resets_the_panel_to_a_new_parameter_node(widget, fake):
     choose_inputs(widget, fake)
     widget.ui.strengthSlider.value = 1.2
     fake.scene.Clear()
-    assert widget.ui.strengthSlider.value == 0.5 and widget.ui.referenceVolumeSelector.currentNode() is None
+    from scripts.task_defaults import DEFAULT_STRENGTH
+
+    assert widget.ui.strengthSlider.value == DEFAULT_STRENGTH["CT-MRI"] and widget.ui.referenceVolumeSelector.currentNode() is None
     widget.cleanup()
     assert fake.scene.observers == {}

@@ -12,7 +12,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from test_volume_support import MeanFusionNet, make_affine, smooth_volume
+from test_volume_support import MeanFusionNet, last_decoder_layer, make_affine, smooth_volume
 
 from scripts.network import WDualMine
 from scripts.volume import FusionOptions, fuse_volumes, load_volume, save_volume
@@ -26,7 +26,7 @@ def models_dir(tmp_path):
     folder.mkdir()
     torch.manual_seed(0)
     network = WDualMine(channels=CHANNELS)
-    torch.nn.init.normal_(network.decoder.head[-1].weight, std=0.1)  # a non-zero residual: strength matters
+    torch.nn.init.normal_(last_decoder_layer(network).weight, std=0.1)  # a non-zero residual: strength matters
     torch.save(network.state_dict(), folder / "model.pt")
     return folder
 

@@ -170,7 +170,7 @@ def test_slice_inference_equals_the_network_on_each_slice():
     from scripts.network import WDualMine
 
     torch.manual_seed(0)
-    net = WDualMine(channels=(4, 8, 8, 16), residual_mode="additive").eval()
+    net = WDualMine(channels=(4, 8, 8, 16), residual_mode="additive", decoder="spatial").eval()
     with torch.no_grad():
         net.decoder.head[-1].weight.normal_(0, 0.5)
     a, b = (np.random.default_rng(s).random((20, 36, 5), dtype=np.float32) for s in (1, 2))

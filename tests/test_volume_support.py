@@ -97,3 +97,8 @@ def test_mean_fusion_net_is_a_weighted_sum():
     x = torch.rand(3, 2, 5, 7)
     torch.testing.assert_close(net(x), 0.25 * x[:, :1] + 0.75 * x[:, 1:])
     assert net.shapes == [(3, 2, 5, 7)]
+
+
+def last_decoder_layer(network) -> torch.nn.Module:
+    """The zero-initialised last layer of a W-DUALMINE decoder (spatial: a conv, global: a linear layer)."""
+    return [m for m in network.decoder.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))][-1]

@@ -13,7 +13,7 @@ pseudo-colour PET/SPECT image) and source B (MRI) - and returns the fused float6
 * ``blend``: the mean-max blend of shared/reference/anchors.md, ``F = mean + mu * (max - mean)`` (mu 0.05 by
   default): mu = 0 is the mean, mu = 1 the max.
 * ``gain``: the mean with a global contrast gain, ``F = g * mean`` (g 1.1 by default): the trivial rule a
-  ``source_gain`` network must beat (its output is a per-cell gain and weight on the sources).
+  ``mean_gain`` network (a learned per-image gain, docs/README.md) must beat.
 """
 from __future__ import annotations
 

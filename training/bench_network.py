@@ -55,7 +55,8 @@ def main() -> None:
     inference_params = params - sum(p.numel() for m in (net.reconstruct_a, net.reconstruct_b, net.projection)
                                     for p in m.parameters())
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"W-DUALMINE channels={net.channels} residual_mode={net.output.mode} threads={torch.get_num_threads()} "
+    print(f"W-DUALMINE channels={net.channels} residual_mode={net.output.mode} "
+          f"decoder={type(net.decoder).__name__} threads={torch.get_num_threads()} "
           f"memory format {args.memory_format}")
     print(f"input                 {args.batch} x 2 x {args.size} x {args.size} fp32")
     print(f"median forward / pair {median * 1000:.1f} ms  (min {min(times) * 1000 / args.batch:.1f}, "

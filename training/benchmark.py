@@ -48,9 +48,9 @@ DEFAULT_METHODS = "wdualmine,mean,max,dwt,lp,gff,blend"
 FUSE_TIMES = "fuse_times.json"
 
 
-def select_pairs(data: Path, task: str, split: str) -> list[dict[str, str]]:
-    """The ``{"name", "a", "b"}`` pairs of one split of ``task`` under ``data``."""
-    return datalist(data, task, split)
+def select_pairs(data: Path, task: str, split: str, every: int = 1) -> list[dict[str, str]]:
+    """The ``{"name", "a", "b"}`` pairs of one split of ``task`` under ``data`` (every ``every``-th one)."""
+    return datalist(data, task, split)[::every]
 
 
 def fused_image(y: np.ndarray, source_a: np.ndarray) -> np.ndarray:
@@ -78,9 +78,9 @@ def _batches(pairs: Sequence[dict], size: int) -> Iterator[list[tuple[dict, np.n
 
 def fuse(data: Path, task: str, split: str, out: Path, methods: Sequence[Method], batch_size: int = 4,
          models_dir: Path | None = None, device: str | None = None, threads: int | None = None,
-         network_kwargs: dict | None = None) -> dict[str, float]:
+         network_kwargs: dict | None = None, every: int = 1) -> dict[str, float]:
     """Write ``out/<method>/<name>.png`` for every pair and method; returns seconds per image per method."""
-    pairs = select_pairs(data, task, split)
+    pairs = select_pairs(data, task, split, every)
     uses_network = any(m.family == NETWORK for m in methods)
     network = NetworkFuser(task, models_dir, device, threads, network_kwargs) if uses_network else None
     seconds = dict.fromkeys((m.label for m in methods), 0.0)
@@ -148,9 +148,9 @@ def _montage_cases(fused: Path, pairs: Sequence[dict], methods: Sequence[str], c
 
 
 def evaluate(data: Path, task: str, split: str, fused: Path, workers: int = 2, montage_cases: int = 3,
-             command: str = "") -> dict:
+             command: str = "", every: int = 1) -> dict:
     """Score every method folder under ``fused``; write metrics.csv, report.md and the figures there."""
-    pairs = select_pairs(data, task, split)
+    pairs = select_pairs(data, task, split, every)
     methods = method_folders(fused, pairs)
     if not methods:
         raise FileNotFoundError(f"no method folder with images named like the {task} pairs under {fused}")
@@ -192,6 +192,7 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--data", required=True, type=Path, help="HMIF root or one task folder")
     common.add_argument("--split", choices=("all", "train", "val"), default="all",
                         help="pairs to use: all, or the project's train / validation split (default all)")
+    common.add_argument("--every", type=int, default=1, help="use every N-th pair of the split (default 1: all)")
     fusing = argparse.ArgumentParser(add_help=False)
     fusing.add_argument("--methods", default=DEFAULT_METHODS,
                         help=f"comma-separated; family or family@param (default {DEFAULT_METHODS})")
@@ -202,9 +203,9 @@ def _parser() -> argparse.ArgumentParser:
     fusing.add_argument("--device", default=None, help="torch device for wdualmine (default cuda if available)")
     fusing.add_argument("--models-dir", type=Path, default=None, help="weights folder (default the bundle's)")
     fusing.add_argument("--gain", type=float, nargs="*", default=[], help="gain g values (default 1.1)")
-    fusing.add_argument("--residual-mode", default=None, choices=("additive", "source_weighted", "source_gain"),
+    fusing.add_argument("--residual-mode", default=None, choices=("additive", "source_weighted", "mean_gain"),
                         help="output stage the weights were trained with (default: configs/inference.json's)")
-    fusing.add_argument("--decoder", default=None, choices=("spatial", "pointwise", "global"),
+    fusing.add_argument("--decoder", default=None, choices=("spatial", "global"),
                         help="decoder the weights were trained with (default: configs/inference.json's)")
     fusing.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads for wdualmine (default torch's; 1 is far faster on a busy machine)")
@@ -231,11 +232,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         methods = expand_methods(args.methods.split(","), args.strength, args.mu, args.gain)
         start = time.perf_counter()
         fuse(args.data, args.task, args.split, args.out, methods, args.batch, args.models_dir, args.device,
-             args.threads, network_kwargs(args.residual_mode, args.decoder))
+             args.threads, network_kwargs(args.residual_mode, args.decoder), args.every)
         print(f"fused with {len(methods)} methods in {time.perf_counter() - start:.1f} s -> {args.out}")
     if args.command in ("evaluate", "run"):
         fused = args.fused if args.command == "evaluate" else args.out
-        evaluate(args.data, args.task, args.split, fused, args.workers, args.montage_cases, command)
+        evaluate(args.data, args.task, args.split, fused, args.workers, args.montage_cases, command, args.every)
 
 
 if __name__ == "__main__":

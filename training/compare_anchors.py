@@ -6,7 +6,13 @@ both tables contain: a method beats a peer on a metric when ``ours - mean(val) >
 (CC within 0.001, as issue 5 asks). Prints one table per task for every wdualmine@λ folder of the benchmark.
 
     .venv/bin/python training/compare_anchors.py --anchors ../shared/reference/anchors.md \
-        --bench CT-MRI=out/bench-ct-mri PET-MRI=out/bench-pet-mri SPECT-MRI=out/bench-spect-mri
+        --bench CT-MRI=out/bench-ct-mri PET-MRI=out/bench-pet-mri SPECT-MRI=out/bench-spect-mri [--choose]
+
+``--choose`` also prints, per task, the operating point that ``scripts/task_defaults.py`` ships: among the
+wdualmine@λ folders that beat both AdaFuse and ASFE-Fusion on every metric, the midpoint of the passing range
+(smallest to largest passing λ: away from both of its edges); when none passes, the λ with the fewest failing
+metrics. Run it on
+the *training* split (``benchmark.py --split train``), so that the validation split stays an honest estimate.
 """
 from __future__ import annotations
 
@@ -51,7 +57,7 @@ def read_means(csv_path: Path) -> dict[str, dict[str, float]]:
 
 def beats(ours: float, mean_val: float, peer: float, mean_test: float, metric: str) -> bool:
     slack = CC_TOLERANCE if metric == "CC" else 0.0
-    return ours - mean_val >= peer - mean_test - slack
+    return ours - mean_val >= peer - mean_test - slack - 1e-9  # 1e-9: ties survive float rounding
 
 
 def compare(task: str, anchors, means, prefixes: tuple[str, ...] = ("wdualmine",)) -> list[str]:
@@ -69,22 +75,52 @@ def compare(task: str, anchors, means, prefixes: tuple[str, ...] = ("wdualmine",
         won = [peer for peer in PEERS if (task, peer) in anchors and all(
             beats(ours[m], mean_val[m], anchors[(task, peer)][m], mean_test[m], m)
             for m in METRICS if m in anchors[(task, peer)])]
-        lines.append(f"| {method} (val) | {deltas} | {', '.join(won) or 'none'} |")
+        lines.append(f"| {method} (ours) | {deltas} | {', '.join(won) or 'none'} |")
     return lines + [""]
+
+
+TARGET_PEERS = ("AdaFuse", "ASFE-Fusion")
+
+
+def failures(task: str, anchors, means, method: str, peers: tuple[str, ...] = TARGET_PEERS) -> list[str]:
+    """The ``peer:metric`` pairs on which ``method`` does not beat the peer (empty: it beats them all)."""
+    mean_test, mean_val, ours = anchors[(task, "mean(A,B)")], means["mean"], means[method]
+    return [f"{peer}:{m}" for peer in peers for m in METRICS if m in anchors[(task, peer)]
+            and not beats(ours[m], mean_val[m], anchors[(task, peer)][m], mean_test[m], m)]
+
+
+def choose_strength(task: str, anchors, means) -> tuple[float, list[str]]:
+    """(λ, its failures): the midpoint of the passing λ of the sweep (smallest to largest), else the λ with the
+    fewest failures."""
+    sweep = sorted((float(k.split("@", 1)[1]), k) for k in means if k.startswith("wdualmine@"))
+    if not sweep:
+        raise ValueError(f"no wdualmine@<strength> results for {task}")
+    failed = {k: failures(task, anchors, means, k) for _, k in sweep}
+    passing = [(s, k) for s, k in sweep if not failed[k]]
+    if passing:
+        return round((passing[0][0] + passing[-1][0]) / 2, 3), []
+    strength, key = min(sweep, key=lambda item: (len(failed[item[1]]), item[0]))
+    return strength, failed[key]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--anchors", type=Path, required=True)
     parser.add_argument("--bench", nargs="+", required=True, help="TASK=benchmark output folder")
+    parser.add_argument("--choose", action="store_true", help="print the chosen default strength per task")
     parser.add_argument("--rows", nargs="+", default=["wdualmine"],
                         help="method name prefixes to compare (default wdualmine; e.g. wdualmine gain blend)")
     args = parser.parse_args()
     anchors = read_anchor_table(args.anchors)
-    print("Δ = method − mean rule on the same split (peers: test split; ours: validation split).\n")
+    print("Δ = method − mean rule on the same split (peers: the test split; ours: the benchmark's split).\n")
     for item in args.bench:
         task, folder = item.split("=", 1)
-        print("\n".join(compare(task, anchors, read_means(Path(folder) / "metrics.csv"), tuple(args.rows))))
+        means = read_means(Path(folder) / "metrics.csv")
+        print("\n".join(compare(task, anchors, means, tuple(args.rows))))
+        if args.choose:
+            strength, failed = choose_strength(task, anchors, means)
+            print(f"chosen strength for {task}: {strength:g}"
+                  + (f" (fails {', '.join(failed)})" if failed else " (beats AdaFuse and ASFE-Fusion)") + "\n")
 
 
 if __name__ == "__main__":

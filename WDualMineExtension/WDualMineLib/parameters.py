@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
+from . import bundle
+
 #: Task presets, in the order the task combo box lists them (modality A first, MRI second).
 TASKS = ("CT-MRI", "PET-MRI", "SPECT-MRI")
 #: Tasks with a colour (RGB) output: the functional image is shown through a colour map.
@@ -18,6 +20,11 @@ DEVICES = ("auto", "cuda", "cpu")
 NORM_KINDS = ("auto", "window", "percentile")
 #: Slice axes offered to the user: -1 lets the pipeline choose, else the voxel axis i, j or k.
 SLICE_AXES = (-1, 0, 1, 2)
+
+def task_default_strength(task: str) -> float:
+    """The bundle's default detail strength of ``task`` (``scripts/task_defaults.py``: plain Python, no torch)."""
+    return bundle.import_bundle_module(bundle.find_bundle(), "task_defaults").default_strength(task)
+
 
 REFERENCE_ROLE = "ReferenceVolume"
 SECOND_ROLE = "SecondVolume"
@@ -53,7 +60,7 @@ class FusionSettings:
     """Everything the user chooses besides the input volumes."""
 
     task: str = "CT-MRI"
-    strength: float = 0.5
+    strength: float = field(default_factory=lambda: task_default_strength("CT-MRI"))
     device: str = "auto"
     slice_axis: int = -1
     register: bool = False

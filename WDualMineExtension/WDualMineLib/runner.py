@@ -54,7 +54,7 @@ class FusionRunner:
         key = (task, self.models_dir)
         if self._network_key != key:
             load = self._load_network or bundle.import_bundle_module(self.bundle_dir, "weights").load_network
-            self._network = load(task, models_dir=self.models_dir, device="cpu", strength=0.5)
+            self._network = load(task, models_dir=self.models_dir, device="cpu")
             self._network_key = key
             logging.info("W-DUALMINE: loaded the %s network", task)
         return self._network

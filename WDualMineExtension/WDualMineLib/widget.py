@@ -15,7 +15,7 @@ import slicer
 
 from .parameters import (
     COLOR_TASKS, DEVICES, NORM_KINDS, OUTPUT_ROLE, REFERENCE_ROLE, SECOND_ROLE, SLICE_AXES, TASKS,
-    FusionSettings, NormOverride, load_settings, save_settings,
+    FusionSettings, NormOverride, load_settings, save_settings, task_default_strength,
 )
 
 TASK_LABELS = {"CT-MRI": "CT \u2013 MRI", "PET-MRI": "PET \u2013 MRI", "SPECT-MRI": "SPECT \u2013 MRI"}
@@ -52,6 +52,7 @@ class FusionPanel:
         ui.progressBar.hide()
         for selector in (ui.referenceVolumeSelector, ui.secondVolumeSelector):
             selector.connect("currentNodeChanged(vtkMRMLNode*)", self.onGuiChanged)  # not the (bool) overload
+        ui.taskComboBox.currentIndexChanged.connect(self.onTaskChanged)
         for combo in (ui.taskComboBox, ui.deviceComboBox, ui.sliceAxisComboBox):
             combo.currentIndexChanged.connect(self.onGuiChanged)
         ui.normAKindComboBox.currentIndexChanged.connect(lambda *_: self.onNormKindChanged("A"))
@@ -140,6 +141,11 @@ class FusionPanel:
         node.SetNodeReferenceID(REFERENCE_ROLE, self.ui.referenceVolumeSelector.currentNodeID)
         node.SetNodeReferenceID(SECOND_ROLE, self.ui.secondVolumeSelector.currentNodeID)
         self._updateState()
+
+    def onTaskChanged(self, *_args) -> None:
+        """A new task moves the strength slider to that task's default (the bundle's ``task_defaults``)."""
+        if not self._updatingGui:
+            self.ui.strengthSlider.value = task_default_strength(TASKS[self.ui.taskComboBox.currentIndex])
 
     def onNormKindChanged(self, side: str) -> None:
         """Prefill the two values of a normalisation override: the volume's display window, or 0.5-99.5 %."""

@@ -21,7 +21,7 @@ def _mean_image(images: torch.Tensor) -> torch.Tensor:
 
 class AverageLoss(nn.Module):
     """L_avg (eq. 14): distance between the fused image and the mean of the two sources - l1 as in the paper
-    (``norm="l1"``) or the mean squared error (``norm="l2"``, this project's choice for ``source_gain``: it is
+    (``norm="l1"``) or the mean squared error (``norm="l2"``, this project's choice for ``mean_gain``: it is
     what the PSNR metric measures, and its quadratic growth gives the gain an interior optimum, docs/README.md)."""
 
     NORMS = ("l1", "l2")
@@ -61,7 +61,7 @@ class CorrelationLoss(nn.Module):
         f = f - f.mean(dim=1, keepdim=True)
         m = m - m.mean(dim=1, keepdim=True)
         r = (f * m).sum(1) / (f.norm(dim=1) * m.norm(dim=1) + self.eps)
-        return (1.0 - r).mean()
+        return (1.0 - r).clamp_min(0.0).mean()  # r can round to just above 1 when F is a gain on the mean
 
 
 class InfoNCELoss(nn.Module):

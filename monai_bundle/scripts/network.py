@@ -251,13 +251,13 @@ class ResidualDecoder(nn.Module):
     map is upsampled to full resolution, where the head sees it together with both input images and predicts
     the residual map R (zero-initialised, so an untrained network outputs exactly the mean image)."""
 
-    def __init__(self, channels: tuple[int, ...], out_channels: int = 1):
+    def __init__(self, channels: tuple[int, ...]):
         super().__init__()
         self.up = nn.ModuleList(
             nn.Conv2d(channels[k + 1] + channels[k], channels[k], 3, padding=1) for k in range(len(channels) - 1)
         )
         self.head = nn.Sequential(nn.Conv2d(channels[0] + 2, channels[0], 3, padding=1), nn.ReLU(),
-                                  nn.Conv2d(channels[0], out_channels, 3, padding=1))
+                                  nn.Conv2d(channels[0], 1, 3, padding=1))
         nn.init.zeros_(self.head[-1].weight)
         nn.init.zeros_(self.head[-1].bias)
 
@@ -271,73 +271,49 @@ class ResidualDecoder(nn.Module):
         return self.head(torch.cat([x, images], dim=1))
 
 
-def _global_code(fused: list[torch.Tensor]) -> torch.Tensor:
-    """(B, sum of channels): the global average of every fused scale, concatenated."""
-    return torch.cat([f.mean(dim=(2, 3)) for f in fused], dim=1)
-
-
-class PointwiseDecoder(nn.Module):
-    """Decoder variant of this project (docs/README.md): R at a pixel is a function of the two source values there
-    and of one code per image, ``R(x) = MLP(I1(x), I2(x), z)``, ``z`` a linear map of the global average of every
-    fused scale. Within an image the fused value is a deterministic function of the source values - what MI
-    rewards. Zero-initialised last layer: an untrained network outputs the mean."""
-
-    def __init__(self, channels: tuple[int, ...], out_channels: int = 1, code: int = 8, hidden: int = 16):
-        super().__init__()
-        self.code = nn.Linear(sum(channels), code)
-        self.mlp = nn.Sequential(nn.Conv2d(2 + code, hidden, 1), nn.ReLU(), nn.Conv2d(hidden, hidden, 1), nn.ReLU(),
-                                 nn.Conv2d(hidden, out_channels, 1))
-        nn.init.zeros_(self.mlp[-1].weight)
-        nn.init.zeros_(self.mlp[-1].bias)
-
-    def forward(self, fused: list[torch.Tensor], images: torch.Tensor) -> torch.Tensor:
-        z = self.code(_global_code(fused))
-        b, _, h, w = images.shape
-        return self.mlp(torch.cat([images, z[:, :, None, None].expand(b, z.shape[1], h, w)], dim=1))
-
-
 class GlobalDecoder(nn.Module):
-    """Decoder variant of this project (docs/README.md): one residual value per channel and image, from an MLP on
-    the global average of every fused scale - ``R`` is (B, C, 1, 1) and broadcasts over the image, so with
-    ``residual_mode="source_gain"`` the output is the per-image linear rule ``F = g * (w * I1 + (1 - w) * I2)``.
-    Zero-initialised last layer: an untrained network outputs the mean."""
+    """Decoder variant of this project (docs/README.md, *Choices*): one residual value per image, from a small MLP
+    on the global average of every fused scale (the scales of 3.3-3.5, concatenated). ``R`` is (B, 1, 1, 1) and
+    broadcasts over the image; with ``residual_mode="mean_gain"`` the output is the per-image contrast gain
+    ``F = (1 + strength * tanh(R)) * (I1 + I2) / 2``. Zero-initialised last layer: an untrained network outputs
+    the mean."""
 
-    def __init__(self, channels: tuple[int, ...], out_channels: int = 2, hidden: int = 32):
+    def __init__(self, channels: tuple[int, ...], hidden: int = 32):
         super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(sum(channels), hidden), nn.ReLU(), nn.Linear(hidden, out_channels))
+        self.mlp = nn.Sequential(nn.Linear(sum(channels), hidden), nn.ReLU(), nn.Linear(hidden, 1))
         nn.init.zeros_(self.mlp[-1].weight)
         nn.init.zeros_(self.mlp[-1].bias)
 
     def forward(self, fused: list[torch.Tensor], images: torch.Tensor) -> torch.Tensor:
-        return self.mlp(_global_code(fused))[:, :, None, None]
+        code = torch.cat([f.mean(dim=(2, 3)) for f in fused], dim=1)
+        return self.mlp(code)[:, :, None, None]
 
 
 class ResidualToAverageOutput(nn.Module):
     """Residual-to-average output (3.6, eq. 13): ``F = clip((I1 + I2)/2 + strength * D, 0, 1)``.
 
     ``mode="additive"`` is the paper's ``D = tanh(R)``. Two variants of this project (docs/README.md) keep F a
-    linear combination of the sources at every pixel, so that it keeps the intensity relations MI and FMI reward:
-    ``"source_weighted"``, ``D = tanh(R) * (I1 - I2) / 2`` (a convex weight between the sources), and
-    ``"source_gain"``, ``D = tanh(R_g) * (I1 + I2) / 2 + tanh(R_w) * (I1 - I2) / 2`` on a two-channel R (a gain on
-    the mean and a weight between the sources). With ``strength = 0`` every mode gives exactly the clipped mean.
+    function of the source values at each pixel, which keeps the intensity relations MI and FMI reward:
+    ``"source_weighted"``, ``D = tanh(R) * (I1 - I2) / 2`` (a convex weight between the sources for
+    strength <= 1), and ``"mean_gain"``, ``D = tanh(R) * (I1 + I2) / 2`` (a contrast gain ``1 + strength * tanh(R)``
+    on the mean). With ``strength = 0`` every mode gives exactly the clipped mean.
     """
 
-    MODES = ("additive", "source_weighted", "source_gain")
+    MODES = ("additive", "source_weighted", "mean_gain")
 
     def __init__(self, mode: str = "additive"):
         super().__init__()
         if mode not in self.MODES:
             raise ValueError(f"unknown residual mode {mode!r}; expected one of {self.MODES}")
         self.mode = mode
-        self.channels = 2 if mode == "source_gain" else 1
 
     def forward(self, images: torch.Tensor, residual: torch.Tensor, strength: float) -> torch.Tensor:
         i1, i2 = images[:, :1], images[:, 1:2]
         detail = torch.tanh(residual)
         if self.mode == "source_weighted":
             detail = detail * (i1 - i2) / 2
-        elif self.mode == "source_gain":
-            detail = detail[:, :1] * (i1 + i2) / 2 + detail[:, 1:2] * (i1 - i2) / 2
+        elif self.mode == "mean_gain":
+            detail = detail * (i1 + i2) / 2
         return torch.clamp((i1 + i2) / 2 + strength * detail, 0.0, 1.0)
 
 
@@ -350,10 +326,13 @@ class WDualMine(nn.Module):
 
     ``strength`` is the residual scale lambda of eq. (13); change it after loading weights to choose the detail
     strength (0 gives exactly the clipped mean of the inputs).
+
+    The defaults (``residual_mode="mean_gain"``, ``decoder="global"``) are the architecture of the shipped weights
+    ``models/model.pt``; the paper's per-pixel residual is ``residual_mode="additive", decoder="spatial"``.
     """
 
-    def __init__(self, channels=(16, 32, 64, 128), strength: float = 0.5, residual_mode: str = "source_weighted",
-                 projection_dim: int = 32, decoder: str = "spatial"):
+    def __init__(self, channels=(16, 32, 64, 128), strength: float = 0.5, residual_mode: str = "mean_gain",
+                 projection_dim: int = 32, decoder: str = "global"):
         super().__init__()
         channels = tuple(int(c) for c in channels)
         if len(channels) != 4:
@@ -365,14 +344,14 @@ class WDualMine(nn.Module):
         self.output = ResidualToAverageOutput(residual_mode)
         if decoder not in self.DECODERS:
             raise ValueError(f"unknown decoder {decoder!r}; expected one of {tuple(self.DECODERS)}")
-        self.decoder = self.DECODERS[decoder](channels, self.output.channels)
+        self.decoder = self.DECODERS[decoder](channels)
         # auxiliary heads used only by the loss (section 4); never run by forward()
         self.reconstruct_a = self._reconstruction_head(channels[0])
         self.reconstruct_b = self._reconstruction_head(channels[0])
         self.projection = nn.Sequential(nn.Linear(channels[-1], channels[-1]), nn.ReLU(),
                                         nn.Linear(channels[-1], projection_dim))
 
-    DECODERS = {"spatial": ResidualDecoder, "pointwise": PointwiseDecoder, "global": GlobalDecoder}
+    DECODERS = {"spatial": ResidualDecoder, "global": GlobalDecoder}
     size_multiple = 32  # 4 stride-2 stages, then a Haar DWT at the coarsest scale
     __constants__ = ["size_multiple"]  # TorchScript reads the class attribute as a constant
 

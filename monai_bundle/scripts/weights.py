@@ -12,6 +12,7 @@ import torch
 
 from .data import TASKS, check_task
 from .network import WDualMine
+from .task_defaults import default_strength
 
 __all__ = ["TASKS", "WeightsError", "MODELS_DIR", "weights_path", "load_state_dict", "load_network"]
 
@@ -46,11 +47,12 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def load_network(task: str, models_dir: str | Path | None = None, device: str | torch.device = "cpu",
-                 strength: float = 0.5, **network_kwargs) -> WDualMine:
-    """A W-DUALMINE network for ``task`` with its trained weights, in eval mode on ``device``."""
+                 strength: float | None = None, **network_kwargs) -> WDualMine:
+    """A W-DUALMINE network for ``task`` with its trained weights, in eval mode on ``device``, at ``strength``
+    (default: the task's, :data:`scripts.task_defaults.DEFAULT_STRENGTH`)."""
     path = weights_path(task, models_dir)
     state = load_state_dict(path)
-    network = WDualMine(strength=strength, **network_kwargs)
+    network = WDualMine(strength=default_strength(task) if strength is None else strength, **network_kwargs)
     try:
         network.load_state_dict(state, strict=True)
     except RuntimeError as exc:

@@ -51,7 +51,7 @@ class VolumeFusionRunner:
     """
 
     def __init__(self, image_a=None, image_b=None, output_dir="eval", datalist=None, task="CT-MRI",
-                 strength=0.5, device="auto", reference="auto", slice_axis=None, batch_size=8, register=False,
+                 strength=None, device="auto", reference="auto", slice_axis=None, batch_size=8, register=False,
                  norm_a=None, norm_b=None, color=False, colormap=None, nonfinite="error", models_dir=None,
                  network_kwargs=None, network=None, suffix="_fused.nii.gz", show_progress=True, cancel=None):
         self.image_a, self.image_b, self.datalist = image_a, image_b, datalist

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from ..task_defaults import DEFAULT_STRENGTH
+
 __all__ = ["Volume", "FusionOptions", "FusionResult", "FusionInputError", "FusionCancelled"]
 
 
@@ -57,7 +59,8 @@ class FusionOptions:
     """Everything :func:`~scripts.volume.pipeline.fuse_volumes` lets the user choose.
 
     * ``task``: ``'CT-MRI'``, ``'PET-MRI'`` or ``'SPECT-MRI'`` (volume A is the CT/PET/SPECT, B the MRI).
-    * ``strength``: detail strength (the network's residual scale, 0 = plain mean), in [0, 2].
+    * ``strength``: detail strength (the network's residual scale, 0 = plain mean), in [0, 2]; ``None``: the
+      task's default (:data:`scripts.task_defaults.DEFAULT_STRENGTH`).
     * ``reference``: ``'auto'`` (the volume with the finer in-plane spacing), ``'a'`` or ``'b'``: the grid of
       the output; the other volume is resampled onto it.
     * ``slice_axis``: ``None`` (the reference's coarsest-spacing axis) or 0/1/2.
@@ -75,7 +78,7 @@ class FusionOptions:
     """
 
     task: str = "CT-MRI"
-    strength: float = 0.5
+    strength: float | None = None
     reference: str = "auto"
     slice_axis: int | None = None
     device: str = "auto"
@@ -88,6 +91,10 @@ class FusionOptions:
     nonfinite: str = "error"
     models_dir: Any = None
     network_kwargs: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.strength is None and self.task in DEFAULT_STRENGTH:  # an unknown task is refused by validation
+            self.strength = DEFAULT_STRENGTH[self.task]
 
 
 @dataclass

@@ -1,0 +1,21 @@
+"""Per-task defaults of the shipped model, in plain Python (no torch: the Slicer module reads them before the
+bundle's dependencies are installed).
+
+``DEFAULT_STRENGTH`` is the operating point of each task: ``training/compare_anchors.py --choose`` on the
+*training* split picks it (the middle of the strength range at which the model beats AdaFuse and ASFE-Fusion on
+every metric of shared/reference/anchors.md); the validation split then estimates how it does. See
+docs/README.md, *Default strength per task*. Every entry point takes an explicit ``strength`` instead.
+"""
+from __future__ import annotations
+
+__all__ = ["DEFAULT_STRENGTH", "default_strength"]
+
+DEFAULT_STRENGTH: dict[str, float] = {"CT-MRI": 0.175, "PET-MRI": 0.31, "SPECT-MRI": 0.75}
+
+
+def default_strength(task: str) -> float:
+    """The shipped default strength of ``task``; a ValueError names the known tasks otherwise."""
+    try:
+        return DEFAULT_STRENGTH[task]
+    except KeyError:
+        raise ValueError(f"unknown task {task!r}; expected one of {', '.join(DEFAULT_STRENGTH)}") from None
