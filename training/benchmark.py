@@ -41,7 +41,7 @@ from scripts.data import TASKS, datalist, network_input, read_png  # noqa: E402
 from scripts.metrics import fusion_metrics  # noqa: E402
 from training import plots  # noqa: E402
 from training.methods import (NETWORK, Method, NetworkFuser, expand_methods, fuse_batch,  # noqa: E402
-                              network_kwargs)
+                              shipped_architecture)
 from training.report import markdown_report, summarize, write_csv  # noqa: E402
 
 DEFAULT_METHODS = "wdualmine,mean,max,dwt,lp,gff,blend"
@@ -232,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         methods = expand_methods(args.methods.split(","), args.strength, args.mu, args.gain)
         start = time.perf_counter()
         fuse(args.data, args.task, args.split, args.out, methods, args.batch, args.models_dir, args.device,
-             args.threads, network_kwargs(args.residual_mode, args.decoder), args.every)
+             args.threads, shipped_architecture(args.residual_mode, args.decoder), args.every)
         print(f"fused with {len(methods)} methods in {time.perf_counter() - start:.1f} s -> {args.out}")
     if args.command in ("evaluate", "run"):
         fused = args.fused if args.command == "evaluate" else args.out

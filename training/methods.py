@@ -74,7 +74,7 @@ def expand_methods(names: Iterable[str], strengths: Iterable[float] = (), mus: I
     return list(dict.fromkeys(out))  # drop repeats, keep order
 
 
-def network_kwargs(residual_mode: str | None = None, decoder: str | None = None) -> dict:
+def shipped_architecture(residual_mode: str | None = None, decoder: str | None = None) -> dict:
     """The architecture of the shipped weights as ``configs/inference.json`` declares it (channels, residual mode
     and decoder), with optional overrides for weights trained otherwise (ablations)."""
     from monai.bundle import ConfigParser
