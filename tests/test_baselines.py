@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from training.baselines import BASELINES, fuse_baseline, fuse_blend, fuse_dwt, fuse_max, fuse_mean, guided_filter
+from training.baselines import (BASELINES, fuse_baseline, fuse_blend, fuse_dwt, fuse_max, fuse_mean, fuse_select,
+                                guided_filter, selection_weight)
 
 
 def _pair(shape=(37, 50), seed=0):
@@ -103,3 +104,16 @@ def test_gain_is_a_clipped_contrast_gain_on_the_mean():
     assert np.array_equal(fuse_baseline("gain", a, b, 1.0), mean)
     assert np.allclose(fuse_baseline("gain", a, b, 1.3), np.clip(1.3 * mean, 0, 1))
     assert np.allclose(fuse_baseline("gain", a, b), np.clip(1.1 * mean, 0, 1))  # the default g
+
+
+def test_select_moves_from_the_mean_to_the_salient_source():
+    a, b = np.full((40, 40), 0.2), np.full((40, 40), 0.2)
+    a[:, :20] = np.indices((40, 20)).sum(0) % 2  # A has structure (and brightness) on the left
+    b[:, 20:] = np.indices((40, 20)).sum(0) % 2  # B on the right
+    w = selection_weight(a, b)
+    assert w[5:35, 3:15].min() > 0.95 and w[5:35, 25:37].max() < 0.05  # decisive away from the seam
+    assert np.array_equal(fuse_select(a, b, 0.0), fuse_mean(a, b))
+    full = fuse_select(a, b, 1.0)
+    assert np.allclose(full[5:35, 3:15], a[5:35, 3:15], atol=0.05)
+    assert np.allclose(full[5:35, 25:37], b[5:35, 25:37], atol=0.05)
+    assert np.allclose(fuse_baseline("select", a, b, 0.5), fuse_select(a, b, 0.5))

@@ -88,13 +88,14 @@ def test_wdualmine_strength_sweep(hmif_root, tmp_path, request):
     """The network path: weights from --models-dir, one folder per strength; strength 0 is the mean."""
     torch = pytest.importorskip("torch")
     from scripts.network import WDualMine
+    from training.methods import shipped_architecture
 
     models = tmp_path / "models"
     models.mkdir()
     threads = torch.get_num_threads()
     request.addfinalizer(lambda: torch.set_num_threads(threads))  # --threads 1 below sets it process-wide
     torch.manual_seed(0)
-    torch.save(WDualMine().state_dict(), models / "model.pt")
+    torch.save(WDualMine(**shipped_architecture()).state_dict(), models / "model.pt")
     out = tmp_path / "net"
     benchmark.main(["fuse", "--task", "CT-MRI", "--data", str(hmif_root), "--split", "val", "--out", str(out),
                     "--methods", "wdualmine,mean", "--strength", "0", "0.5", "--models-dir", str(models),

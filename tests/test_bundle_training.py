@@ -23,7 +23,7 @@ from PIL import Image
 
 BUNDLE = Path(__file__).resolve().parents[1] / "monai_bundle"
 SMALL_CHANNELS = [4, 8, 8, 16]
-LOSS_TERMS = ("loss_avg", "loss_grad", "loss_cc", "loss_mi", "loss_rec")
+LOSS_TERMS = ("loss_avg", "loss_grad", "loss_cc", "loss_mi", "loss_rec", "loss_sal", "loss_tv")
 
 
 def make_tiny_hmif(root: Path, pairs: int = 10, size: int = 32) -> Path:

@@ -51,13 +51,16 @@ def test_beats_is_relative_to_the_mean_rule_with_cc_slack():
 
 
 def test_failures_and_choice(anchors):
-    # Qabf deltas (vs mean 0.43): peers need +0.13 (AdaFuse) and +0.08 (ASFE); every other metric equals the mean
+    # Qabf deltas (vs mean 0.43) with the 0.03 margin: +0.16 (AdaFuse: 0.59) and +0.11 (ASFE: 0.54); every other
+    # metric equals the mean
     means = _means(wdualmine_0_1=0.52, wdualmine_0_2=0.57, wdualmine_0_3=0.60, wdualmine_0_4=0.62)
-    assert failures("PET-MRI", anchors, means, "wdualmine@0.1") == ["AdaFuse:Qabf"]
+    assert failures("PET-MRI", anchors, means, "wdualmine@0.1") == ["AdaFuse:Qabf", "ASFE-Fusion:Qabf"]
+    assert failures("PET-MRI", anchors, means, "wdualmine@0.2") == ["AdaFuse:Qabf"]  # beats AdaFuse, not by 0.03
+    assert failures("PET-MRI", anchors, means, "wdualmine@0.2", qabf_margin=0.0) == []
     assert failures("PET-MRI", anchors, means, "wdualmine@0.3") == []
     strength, failed = choose_strength("PET-MRI", anchors, means)
-    assert (strength, failed) == (0.3, [])  # passing 0.2, 0.3, 0.4 -> the middle of the range
-    two = _means(wdualmine_0_1=0.52, wdualmine_0_2=0.57, wdualmine_0_25=0.58)
-    assert choose_strength("PET-MRI", anchors, two) == (0.225, [])
-    none_pass = _means(wdualmine_0_1=0.44, wdualmine_0_2=0.52)  # 2 failures, then 1
+    assert (strength, failed) == (0.35, [])  # passing 0.3, 0.4 -> the middle of the range
+    two = _means(wdualmine_0_1=0.52, wdualmine_0_3=0.59, wdualmine_0_35=0.60)
+    assert choose_strength("PET-MRI", anchors, two) == (0.325, [])
+    none_pass = _means(wdualmine_0_1=0.44, wdualmine_0_2=0.55)  # 2 failures, then 1
     assert choose_strength("PET-MRI", anchors, none_pass) == (0.2, ["AdaFuse:Qabf"])

@@ -12,6 +12,8 @@ from scripts.losses import (
     GradientLoss,
     InfoNCELoss,
     ReconstructionLoss,
+    SaliencySelectionLoss,
+    WeightSmoothnessLoss,
     WDualMineLoss,
 )
 
@@ -67,18 +69,19 @@ def test_total_uses_paper_weights_and_logs_each_term():
         "fused": x.mean(1, keepdim=True) + 0.05,
         "rec_a": x[:, :1] + 0.1,
         "rec_b": x[:, 1:2],
+        "residual": torch.zeros(4, 1, 16, 16),
         "z_fused": torch.nn.functional.normalize(torch.randn(4, 8), dim=1),
         "z_a": torch.nn.functional.normalize(torch.randn(4, 8), dim=1),
         "z_b": torch.nn.functional.normalize(torch.randn(4, 8), dim=1),
     }
     loss_fn = WDualMineLoss()
     total = loss_fn(outputs, x)
-    assert loss_fn.weights == {"avg": 5.0, "grad": 2.0, "cc": 1.0, "mi": 0.1, "rec": 0.1}
+    assert loss_fn.weights == {"avg": 5.0, "grad": 2.0, "cc": 1.0, "mi": 0.1, "rec": 0.1, "sal": 0.0, "tv": 0.0}
     terms = loss_fn.last_terms
-    assert set(terms) == {"avg", "grad", "cc", "mi", "rec"}
+    assert set(terms) == {"avg", "grad", "cc", "mi", "rec", "sal", "tv"}
     assert math.isclose(terms["avg"], 0.05, rel_tol=1e-4)
     assert math.isclose(terms["rec"], 0.05, rel_tol=1e-4)
-    expected = sum(loss_fn.weights[k] * v for k, v in terms.items())
+    expected = sum(loss_fn.weights[k] * v for k, v in terms.items())  # sal and tv: logged, weight 0
     assert math.isclose(float(total), expected, rel_tol=1e-5)
 
 
@@ -98,3 +101,58 @@ def test_loss_backpropagates_to_every_head():
 def test_weights_are_configurable(key):
     loss_fn = WDualMineLoss(**{key: 0.0})
     assert loss_fn.weights[key[2:]] == 0.0
+
+
+def _half_structured_pair():
+    """Source A has a checkerboard on the left half, source B on the right; both flat elsewhere (0.3)."""
+    board = ((torch.arange(32)[:, None] // 2 + torch.arange(32)[None, :] // 2) % 2).float()
+    left = torch.zeros(32, 32)
+    left[:, :16] = 1
+    a = torch.where(left.bool(), board, torch.full_like(board, 0.3))
+    b = torch.where(left.bool(), torch.full_like(board, 0.3), board)
+    return torch.stack([a, b])[None], left
+
+
+def test_saliency_target_prefers_the_structured_source_per_pixel():
+    images, left = _half_structured_pair()
+    target = SaliencySelectionLoss().target(images)[0, 0]
+    assert target[4:28, 3:12].min() > 0.9  # A carries the structure on the left
+    assert target[4:28, 20:29].max() < 0.1  # B on the right
+    same = SaliencySelectionLoss().target(torch.stack([images[0, 0]] * 2)[None])
+    assert torch.allclose(same, torch.full_like(same, 0.5))  # neither clearly more salient: the mean
+
+
+def test_saliency_loss_is_lowest_for_the_right_choice_and_keeps_its_gradient_when_saturated():
+    images, left = _half_structured_pair()
+    loss = SaliencySelectionLoss()
+    choose = (2 * left - 1)[None, None]  # R > 0 (w > 1/2) where A is salient
+    right, wrong = loss(3 * choose, images), loss(-3 * choose, images)
+    assert right < loss(torch.zeros_like(choose), images) < wrong
+    residual = (-20 * choose).requires_grad_()  # saturated on the wrong side
+    loss(residual, images).backward()
+    assert residual.grad.abs().max() > 1e-4
+
+
+def test_weight_smoothness_is_zero_for_a_constant_map_and_counts_seams():
+    loss = WeightSmoothnessLoss()
+    assert loss(torch.full((1, 1, 8, 8), 5.0)) == 0
+    step = torch.zeros(1, 1, 8, 8)
+    step[..., 4:] = 20.0  # tanh: 0 -> ~1 across one vertical seam
+    assert loss(step) == pytest.approx(1 / 7, abs=1e-4)
+
+
+def test_weighted_loss_includes_the_selection_terms():
+    from scripts.network import WDualMine
+
+    net = WDualMine(channels=(4, 8, 8, 16), strength=1.0)
+    x = torch.rand(4, 2, 32, 32)
+    loss = WDualMineLoss(w_sal=1.0, w_tv=0.1)
+    value = loss(net.training_outputs(x), x)
+    assert set(loss.last_terms) == {"avg", "grad", "cc", "mi", "rec", "sal", "tv"}
+    assert loss.last_terms["tv"] == 0  # zero-initialised head: w = 1/2 everywhere
+    expected = sum(loss.weights[k] * v for k, v in loss.last_terms.items())
+    assert float(value) == pytest.approx(expected, rel=1e-5)
+    off = WDualMineLoss(w_avg=0.0, w_sal=1.0)  # a term of weight 0 is logged but adds nothing
+    value = off(net.training_outputs(x), x)
+    assert "avg" in off.last_terms
+    assert float(value) == pytest.approx(sum(off.weights[k] * v for k, v in off.last_terms.items()), rel=1e-5)

@@ -165,7 +165,8 @@ def test_training_outputs_only_in_training_path():
     net = WDualMine(channels=(4, 8, 8, 16))
     x = torch.rand(4, 2, 32, 32)
     out = net.training_outputs(x)
-    assert set(out) == {"fused", "rec_a", "rec_b", "z_fused", "z_a", "z_b"}
+    assert set(out) == {"fused", "residual", "rec_a", "rec_b", "z_fused", "z_a", "z_b"}
+    assert out["residual"].shape == (4, 1, 32, 32)
     assert out["rec_a"].shape == (4, 1, 32, 32)
     assert torch.allclose(out["z_a"].norm(dim=1), torch.ones(4), atol=1e-5)
     # the plain forward never touches the auxiliary heads
@@ -185,3 +186,48 @@ def test_bad_input_shape_is_refused():
         WDualMine(channels=(4, 8, 16))
     with pytest.raises(ValueError, match="residual mode"):
         WDualMine(residual_mode="bogus")
+
+
+def test_selection_weight_is_the_per_pixel_choice_of_the_output(trained_like_network):
+    """source_weighted at strength 1: F = w*A + (1 - w)*B with w = selection_weight(x), per pixel."""
+    x = torch.rand(2, 2, 40, 36)
+    net = trained_like_network
+    with torch.inference_mode():
+        net.strength = 1.0
+        fused = net(x)
+        w = net.selection_weight(x)
+    net.strength = 0.5
+    assert w.shape == (2, 1, 40, 36) and (w >= 0).all() and (w <= 1).all()
+    assert torch.allclose(fused, w * x[:, :1] + (1 - w) * x[:, 1:2], atol=1e-5)
+    assert w.flatten(1).std(dim=1).min() > 1e-3  # a per-pixel map, not one number per image
+
+
+@pytest.mark.parametrize("switches", [{"gate": False}, {"experts": "spatial"}, {"experts": "wavelet"},
+                                      {"mixer": False}])
+def test_ablation_switches_change_the_network_and_stay_scriptable(switches):
+    torch.manual_seed(3)
+    full = WDualMine(channels=(4, 8, 8, 16))
+    ablated = WDualMine(channels=(4, 8, 8, 16), **switches)
+    ablated.load_state_dict(full.state_dict())  # same parameters: only the switched-off part differs
+    for net in (full, ablated):
+        last = last_decoder_layer(net)
+        with torch.no_grad():
+            last.weight.copy_(torch.linspace(-1, 1, last.weight.numel()).reshape(last.weight.shape))
+        net.strength = 1.0
+        net.eval()
+    x = torch.rand(1, 2, 32, 32)
+    with torch.inference_mode():
+        y_full, y_ablated = full(x), ablated(x)
+        assert torch.allclose(torch.jit.script(ablated)(x), y_ablated, atol=1e-5)
+    assert not torch.allclose(y_full, y_ablated)
+
+
+def test_gate_off_mixes_the_features_half_and_half():
+    from scripts.network import ScaleFusion
+
+    scale = ScaleFusion(4, gate=False, experts="spatial")
+    f1, f2 = torch.rand(1, 4, 8, 8), torch.rand(1, 4, 8, 8)
+    expected = scale.spatial(f1, f2, torch.full((1, 1, 8, 8), 0.5), torch.full((1, 1, 8, 8), 0.5))
+    assert torch.allclose(scale(f1, f2), expected)
+    with pytest.raises(ValueError, match="experts"):
+        ScaleFusion(4, experts="three")

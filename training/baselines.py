@@ -12,8 +12,11 @@ pseudo-colour PET/SPECT image) and source B (MRI) - and returns the fused float6
   base, r 7 / eps 1e-6 for the detail layer). The guided filter (He et al.) is built on ``cv2.boxFilter``.
 * ``blend``: the mean-max blend of shared/reference/anchors.md, ``F = mean + mu * (max - mean)`` (mu 0.05 by
   default): mu = 0 is the mean, mu = 1 the max.
-* ``gain``: the mean with a global contrast gain, ``F = g * mean`` (g 1.1 by default): the trivial rule a
-  ``mean_gain`` network (a learned per-image gain, docs/README.md) must beat.
+* ``gain``: the mean with a global contrast gain, ``F = g * mean`` (g 1.1 by default): the trivial rule the
+  2026-12 ``mean_gain`` release (a learned per-image gain, docs/README.md) had to beat.
+* ``select``: soft saliency selection (issue 13), the per-pixel rule the shipped network must beat. Per source
+  ``E = G2(|Laplacian I|) + 0.5*G2(I)``, ``w = G1(sigmoid(40*(E_A - E_B)))``, ``sel = w*A + (1 - w)*B``,
+  ``F = mean + lam*(sel - mean)`` (lam 0.5 by default); ``Gs`` a Gaussian of sigma s pixels (OpenCV).
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ import numpy as np
 import pywt
 
 __all__ = ["BASELINES", "DEFAULT_PARAMS", "fuse_baseline", "fuse_mean", "fuse_max", "fuse_dwt", "fuse_laplacian",
-           "fuse_gff", "fuse_blend", "fuse_gain", "guided_filter"]
+           "fuse_gff", "fuse_blend", "fuse_gain", "fuse_select", "selection_weight", "guided_filter"]
 
 
 def _pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -61,6 +64,24 @@ def fuse_blend(a: np.ndarray, b: np.ndarray, mu: float = 0.05) -> np.ndarray:
 def fuse_gain(a: np.ndarray, b: np.ndarray, g: float = 1.1) -> np.ndarray:
     """``g * mean``: a global contrast gain on the average (g = 1 is the mean)."""
     return np.clip(g * fuse_mean(a, b), 0.0, 1.0)
+
+
+def selection_weight(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The soft per-pixel weight of source A of the ``select`` rule: 1 where A is the more salient source."""
+    a, b = _pair(a, b)
+
+    def saliency(x: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(np.abs(cv2.Laplacian(x, cv2.CV_64F)), (0, 0), 2) + 0.5 * cv2.GaussianBlur(x, (0, 0), 2)
+
+    return cv2.GaussianBlur(1.0 / (1.0 + np.exp(-40.0 * (saliency(a) - saliency(b)))), (0, 0), 1)
+
+
+def fuse_select(a: np.ndarray, b: np.ndarray, lam: float = 0.5) -> np.ndarray:
+    """Soft saliency selection: ``mean + lam * (w*A + (1 - w)*B - mean)`` (lam = 0 the mean, 1 the selection)."""
+    a, b = _pair(a, b)
+    w = selection_weight(a, b)
+    mean = 0.5 * (a + b)
+    return np.clip(mean + lam * (w * a + (1.0 - w) * b - mean), 0.0, 1.0)
 
 
 def fuse_dwt(a: np.ndarray, b: np.ndarray, levels: int = 3, wavelet: str = "haar") -> np.ndarray:
@@ -139,13 +160,14 @@ BASELINES: dict[str, Callable[..., np.ndarray]] = {
     "gff": fuse_gff,
     "blend": fuse_blend,
     "gain": fuse_gain,
+    "select": fuse_select,
 }
 #: The one numeric parameter a method name may carry (``blend@0.1``, ``gain@1.2``), with its default.
-DEFAULT_PARAMS: dict[str, tuple[str, float]] = {"blend": ("mu", 0.05), "gain": ("g", 1.1)}
+DEFAULT_PARAMS: dict[str, tuple[str, float]] = {"blend": ("mu", 0.05), "gain": ("g", 1.1), "select": ("lam", 0.5)}
 
 
 def fuse_baseline(name: str, a: np.ndarray, b: np.ndarray, param: float | None = None) -> np.ndarray:
-    """Fuse with the rule ``name``; ``param`` sets the rule's parameter (``blend``: mu, ``gain``: g)."""
+    """Fuse with the rule ``name``; ``param`` sets the rule's parameter (``blend``: mu, ``gain``: g, ``select``: lam)."""
     if name not in BASELINES:
         raise ValueError(f"unknown baseline {name!r}; expected one of {', '.join(BASELINES)}")
     if param is None:

@@ -12,7 +12,8 @@
 functional image's Cb/Cr restored (RGB). ``evaluate`` scores every method folder under OUT (any folder holding
 images named like the pairs, so published outputs of other methods can be dropped in) and writes
 ``OUT/metrics.csv`` (one row per image and method), ``OUT/report.md`` (mean ± std, best marked, medians) and
-the figures ``OUT/metric_bars.png``, ``OUT/tradeoff_cc_qabf.png``, ``OUT/montage.png``.
+the figures ``OUT/metric_bars.png``, ``OUT/tradeoff_cc_qabf.png``, ``OUT/tradeoff_mi_qabf.png``, ``OUT/montage.png``; the
+report and the console end with the dominance check (is any baseline point at least as good on all six metrics?).
 """
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ from scripts.metrics import fusion_metrics  # noqa: E402
 from training import plots  # noqa: E402
 from training.methods import (NETWORK, Method, NetworkFuser, expand_methods, fuse_batch,  # noqa: E402
                               shipped_architecture)
-from training.report import markdown_report, summarize, write_csv  # noqa: E402
+from training.report import dominance_lines, markdown_report, summarize, write_csv  # noqa: E402
 
 DEFAULT_METHODS = "wdualmine,mean,max,dwt,lp,gff,blend"
 FUSE_TIMES = "fuse_times.json"
@@ -181,6 +182,8 @@ def evaluate(data: Path, task: str, split: str, fused: Path, workers: int = 2, m
     (fused / "report.md").write_text(markdown_report(summary, title, meta, notes))
     plots.metric_bars(summary, fused / "metric_bars.png", title)
     plots.tradeoff(summary, fused / "tradeoff_cc_qabf.png", f"{title}: CC vs Qabf")
+    plots.tradeoff(summary, fused / "tradeoff_mi_qabf.png", f"{title}: MI vs Qabf", x="MI")
+    print("\n".join(dominance_lines(summary)))
     plots.montage(_montage_cases(fused, [job[0] for job in jobs], methods, montage_cases), fused / "montage.png")
     print(f"evaluated {len(jobs)} pairs x {len(methods)} methods in {elapsed:.1f} s -> {fused / 'report.md'}")
     return summary
@@ -203,6 +206,9 @@ def _parser() -> argparse.ArgumentParser:
     fusing.add_argument("--device", default=None, help="torch device for wdualmine (default cuda if available)")
     fusing.add_argument("--models-dir", type=Path, default=None, help="weights folder (default the bundle's)")
     fusing.add_argument("--gain", type=float, nargs="*", default=[], help="gain g values (default 1.1)")
+    fusing.add_argument("--lam", type=float, nargs="*", default=[], help="select lam values (default 0.5)")
+    fusing.add_argument("--arch", type=json.loads, default=None,
+                        help='JSON object of WDualMine keywords the weights were trained with, e.g. \'{"gate": false}\'')
     fusing.add_argument("--residual-mode", default=None, choices=("additive", "source_weighted", "mean_gain"),
                         help="output stage the weights were trained with (default: configs/inference.json's)")
     fusing.add_argument("--decoder", default=None, choices=("spatial", "global"),
@@ -229,10 +235,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     command = "python training/benchmark.py " + " ".join(sys.argv[1:] if argv is None else argv)
     if args.command in ("fuse", "run"):
-        methods = expand_methods(args.methods.split(","), args.strength, args.mu, args.gain)
+        methods = expand_methods(args.methods.split(","), args.strength, args.mu, args.gain, args.lam)
         start = time.perf_counter()
         fuse(args.data, args.task, args.split, args.out, methods, args.batch, args.models_dir, args.device,
-             args.threads, shipped_architecture(args.residual_mode, args.decoder), args.every)
+             args.threads, shipped_architecture(args.residual_mode, args.decoder, args.arch), args.every)
         print(f"fused with {len(methods)} methods in {time.perf_counter() - start:.1f} s -> {args.out}")
     if args.command in ("evaluate", "run"):
         fused = args.fused if args.command == "evaluate" else args.out

@@ -49,12 +49,13 @@ class Method:
 
 
 def expand_methods(names: Iterable[str], strengths: Iterable[float] = (), mus: Iterable[float] = (),
-                   gains: Iterable[float] = ()) -> list[Method]:
+                   gains: Iterable[float] = (), lams: Iterable[float] = ()) -> list[Method]:
     """Methods from CLI names: ``wdualmine`` expands to one method per ``strengths`` value (when given),
-    ``blend`` to one per ``mus`` value and ``gain`` to one per ``gains`` value (the default parameter when none);
+    ``blend`` to one per ``mus`` value, ``gain`` to one per ``gains`` value and ``select`` to one per ``lams`` value
+    (the default parameter when none);
     ``family@param`` is taken as written."""
     strengths = list(strengths)
-    params = {"blend": list(mus), "gain": list(gains)}
+    params = {"blend": list(mus), "gain": list(gains), "select": list(lams)}
     out: list[Method] = []
     for name in (n.strip() for n in names):
         if not name:
@@ -74,9 +75,11 @@ def expand_methods(names: Iterable[str], strengths: Iterable[float] = (), mus: I
     return list(dict.fromkeys(out))  # drop repeats, keep order
 
 
-def shipped_architecture(residual_mode: str | None = None, decoder: str | None = None) -> dict:
+def shipped_architecture(residual_mode: str | None = None, decoder: str | None = None,
+                         overrides: dict | None = None) -> dict:
     """The architecture of the shipped weights as ``configs/inference.json`` declares it (channels, residual mode
-    and decoder), with optional overrides for weights trained otherwise (ablations)."""
+    and decoder), with optional overrides for weights trained otherwise (ablations: any keyword of
+    ``scripts.network.WDualMine`` in ``overrides``, e.g. ``{"gate": False}``)."""
     from monai.bundle import ConfigParser
 
     config = ConfigParser()
@@ -86,7 +89,7 @@ def shipped_architecture(residual_mode: str | None = None, decoder: str | None =
         kwargs["residual_mode"] = residual_mode
     if decoder is not None:
         kwargs["decoder"] = decoder
-    return kwargs
+    return {**kwargs, **(overrides or {})}
 
 
 class NetworkFuser:

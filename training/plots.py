@@ -43,7 +43,7 @@ def metric_bars(summary: dict, path: Path, title: str) -> None:
 
 def _sweeps(methods: Sequence[str]) -> dict[str, list[tuple[float, str]]]:
     """family -> [(param, label)] for families with a parameter sweep; the blend sweep is anchored at
-    mean (mu = 0) and max (mu = 1) when those were run."""
+    mean (mu = 0) and max (mu = 1), the select and gain sweeps at the mean, when those were run."""
     sweeps: dict[str, list[tuple[float, str]]] = {}
     for label in methods:
         m = Method.from_label(label)
@@ -51,6 +51,9 @@ def _sweeps(methods: Sequence[str]) -> dict[str, list[tuple[float, str]]]:
             sweeps.setdefault(m.family, []).append((m.param, label))
     if "blend" in sweeps:
         sweeps["blend"] += [(mu, end) for mu, end in ((0.0, "mean"), (1.0, "max")) if end in methods]
+    for family, origin in (("select", 0.0), ("gain", 1.0)):  # lam = 0 and g = 1 are the mean
+        if family in sweeps and "mean" in methods:
+            sweeps[family].append((origin, "mean"))
     return {family: sorted(points) for family, points in sweeps.items() if len(points) > 1}
 
 

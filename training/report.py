@@ -66,6 +66,33 @@ def _table(summary: dict, stat: str, with_std: bool) -> list[str]:
     return lines
 
 
+DOMINANCE_METRICS = ("MI", "CC", "PSNR", "FMI_pixel", "FMI_dct", "Qabf")
+
+
+def dominated_by(summary: dict, method: str, rivals: Iterable[str], metrics: Sequence[str] = DOMINANCE_METRICS,
+                 stat: str = "mean") -> list[str]:
+    """The rivals at least as good as ``method`` on every one of ``metrics`` (empty: nothing dominates it)."""
+    ours = summary[method]
+    return [r for r in rivals if r != method and all(summary[r][m][stat] >= ours[m][stat] for m in metrics)]
+
+
+def dominance_lines(summary: dict, network_prefix: str = "wdualmine") -> list[str]:
+    """The report's "does the network earn its keep" check: per network row, the baseline rows (every other
+    method of the run, each parameter of every sweep) at least as good on all six metrics of the targets."""
+    baselines = [m for m in summary if not m.startswith(network_prefix)]
+    lines = []
+    for method in (m for m in summary if m.startswith(network_prefix)):
+        beaten_by = dominated_by(summary, method, baselines)
+        verdict = "dominated by " + ", ".join(beaten_by) if beaten_by else "not dominated"
+        lines.append(f"| {method} | {verdict} |")
+    if not lines:
+        return []
+    return ["## Does the network earn its keep?", "",
+            f"A baseline point *dominates* a network row when its mean is at least as high on all of "
+            f"{', '.join(DOMINANCE_METRICS)} (baselines compared: {', '.join(baselines)}).", "",
+            "| network | check |", "|---|---|"] + lines
+
+
 def markdown_report(summary: dict, title: str, meta: dict[str, str], notes: Sequence[str] = ()) -> str:
     """The report: settings, mean ± std table, median table, notes."""
     lines = [f"# {title}", ""]
@@ -77,6 +104,9 @@ def markdown_report(summary: dict, title: str, meta: dict[str, str], notes: Sequ
     lines += _table(summary, "mean", with_std=True)
     lines += ["", "## Median over images", ""]
     lines += _table(summary, "median", with_std=False)
+    dominance = dominance_lines(summary)
+    if dominance:
+        lines += [""] + dominance
     if notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
     return "\n".join(lines) + "\n"

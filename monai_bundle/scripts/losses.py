@@ -1,8 +1,10 @@
 """The W-DUALMINE training objective (paper section 4).
 
 ``L = w_avg*L_avg + w_grad*L_grad + w_cc*L_cc + w_mi*L_mi + w_rec*L_rec`` with the paper's weights
-(5, 2, 1, 0.1, 0.1) as defaults; every term is its own class and :class:`WDualMineLoss` keeps the last value
-of each term in ``last_terms`` so that training can log them separately.
+(5, 2, 1, 0.1, 0.1) as defaults, plus two terms of this project that make the per-pixel output choose
+(docs/README.md, *Choices*): ``w_sal*L_sal`` (:class:`SaliencySelectionLoss`) and ``w_tv*L_tv``
+(:class:`WeightSmoothnessLoss`), 0 by default (the paper's objective). Every term is its own class and
+:class:`WDualMineLoss` keeps the last value of each term in ``last_terms`` so that training can log them.
 """
 from __future__ import annotations
 
@@ -10,9 +12,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from monai.networks.layers import GaussianFilter
+
 from .sobel import sobel_xy
 
-__all__ = ["AverageLoss", "GradientLoss", "CorrelationLoss", "InfoNCELoss", "ReconstructionLoss", "WDualMineLoss"]
+__all__ = ["AverageLoss", "GradientLoss", "CorrelationLoss", "InfoNCELoss", "ReconstructionLoss",
+           "SaliencySelectionLoss", "WeightSmoothnessLoss", "WDualMineLoss"]
 
 
 def _mean_image(images: torch.Tensor) -> torch.Tensor:
@@ -86,16 +91,66 @@ class ReconstructionLoss(nn.Module):
         return (F.l1_loss(rec_a, images[:, :1]) + F.l1_loss(rec_b, images[:, 1:2])) / 2
 
 
+class SaliencySelectionLoss(nn.Module):
+    """L_sal (this project): per pixel, the weight w of source A should prefer the source that carries the local
+    structure. Saliency of a source ``s = G_sigma(|dI/dx| + |dI/dy|) + beta * G_sigma(I)`` (Sobel structure plus
+    brightness, Gaussian-smoothed); target weight ``w* = sigmoid((s_A - s_B) / (tau * (s_A + s_B + eps)))``:
+    near 1 where A is clearly the more salient source, near 0 where B is, 1/2 (the mean) where neither is clearly
+    so - ``tau`` is the temperature that sets how clear "clearly" is. The loss is the binary cross-entropy between
+    w = sigmoid(2R) and w*, weighted per pixel by |I1 - I2| (only there does the choice change the output) and
+    computed on the logits, so its gradient never vanishes as w saturates."""
+
+    def __init__(self, sigma: float = 2.0, beta: float = 2.0, tau: float = 0.1, eps: float = 1e-3):
+        super().__init__()
+        self.smooth = GaussianFilter(spatial_dims=2, sigma=sigma)
+        self.beta, self.tau, self.eps = beta, tau, eps
+
+    def saliency(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) images -> (B, C, H, W) saliency maps, one per channel."""
+        gx, gy = sobel_xy(images)
+        return self.smooth(gx.abs() + gy.abs() + self.beta * images)
+
+    def target(self, images: torch.Tensor) -> torch.Tensor:
+        """The (B, 1, H, W) target weight w* of source A."""
+        s = self.saliency(images[:, :2])
+        s_a, s_b = s[:, :1], s[:, 1:2]
+        return torch.sigmoid((s_a - s_b) / (self.tau * (s_a + s_b + self.eps)))
+
+    def forward(self, residual: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        gap = (images[:, :1] - images[:, 1:2]).abs()
+        bce = F.binary_cross_entropy_with_logits(2 * residual, self.target(images), reduction="none")
+        return (bce * gap).sum() / gap.sum().clamp_min(1e-8)
+
+
+class WeightSmoothnessLoss(nn.Module):
+    """L_tv (this project): total variation ``mean(|d(x+1) - d(x)|)`` over both axes of the bounded residual
+    d = tanh(R) = 2w - 1 (given R). It favours weight maps that are constant over regions with short seams: the fused value
+    then stays one function of the source values inside a region, which is what MI and FMI_dct reward (a weight
+    that changes from pixel to pixel blurs the joint histogram and adds high frequencies)."""
+
+    def forward(self, residual: torch.Tensor) -> torch.Tensor:
+        detail = torch.tanh(residual)
+        dx = (detail[..., :, 1:] - detail[..., :, :-1]).abs().mean()
+        dy = (detail[..., 1:, :] - detail[..., :-1, :]).abs().mean()
+        return dx + dy
+
+
 class WDualMineLoss(nn.Module):
-    """Weighted sum of the five terms. Call with the dict of :meth:`WDualMine.training_outputs` and the (B, 2, H, W)
-    source images; returns the scalar loss and stores each (unweighted) term in ``last_terms``."""
+    """Weighted sum of the seven terms. Call with the dict of :meth:`WDualMine.training_outputs` and the (B, 2, H, W)
+    source images; returns the scalar loss and stores each (unweighted) term in ``last_terms``. Terms of weight 0
+    are logged but left out of the sum (the paper's objective has no L_sal and L_tv; the ablations switch terms off
+    this way)."""
 
     def __init__(self, w_avg: float = 5.0, w_grad: float = 2.0, w_cc: float = 1.0, w_mi: float = 0.1,
-                 w_rec: float = 0.1, temperature: float = 0.5, avg_norm: str = "l1"):
+                 w_rec: float = 0.1, temperature: float = 0.5, avg_norm: str = "l1", w_sal: float = 0.0,
+                 w_tv: float = 0.0, saliency_sigma: float = 2.0, saliency_beta: float = 2.0, saliency_tau: float = 0.1):
         super().__init__()
-        self.weights = {"avg": w_avg, "grad": w_grad, "cc": w_cc, "mi": w_mi, "rec": w_rec}
+        self.weights = {"avg": w_avg, "grad": w_grad, "cc": w_cc, "mi": w_mi, "rec": w_rec, "sal": w_sal,
+                        "tv": w_tv}
         self.avg, self.grad, self.cc = AverageLoss(avg_norm), GradientLoss(), CorrelationLoss()
         self.mi, self.rec = InfoNCELoss(temperature), ReconstructionLoss()
+        self.sal = SaliencySelectionLoss(saliency_sigma, saliency_beta, saliency_tau)
+        self.tv = WeightSmoothnessLoss()
         self.last_terms: dict[str, float] = {}
 
     def forward(self, outputs: dict[str, torch.Tensor], images: torch.Tensor) -> torch.Tensor:
@@ -106,6 +161,8 @@ class WDualMineLoss(nn.Module):
             "cc": self.cc(fused, images),
             "mi": self.mi(outputs["z_fused"], outputs["z_a"], outputs["z_b"]),
             "rec": self.rec(outputs["rec_a"], outputs["rec_b"], images),
+            "sal": self.sal(outputs["residual"], images),
+            "tv": self.tv(outputs["residual"]),
         }
         self.last_terms = {k: float(v.detach()) for k, v in terms.items()}
-        return sum(self.weights[k] * v for k, v in terms.items())
+        return sum(self.weights[k] * v for k, v in terms.items() if self.weights[k] != 0)

@@ -171,18 +171,39 @@ class SoftGradientMixer(nn.Module):
 
 
 class ScaleFusion(nn.Module):
-    """Everything that happens at one encoder scale: gate (3.3), two experts (3.4), mixer (3.5)."""
+    """Everything that happens at one encoder scale: gate (3.3), two experts (3.4), mixer (3.5).
 
-    def __init__(self, channels: int):
+    The three switches exist for the ablation study of the model card (docs/README.md, *Ablations*):
+    ``gate=False`` replaces the reliability gate by the constant w1 = w2 = 1/2, ``experts="spatial"`` or
+    ``"wavelet"`` keeps one expert (the mixer then has nothing to mix and is skipped), ``mixer=False`` averages
+    the two experts instead of the Sobel-guided softmax."""
+
+    EXPERTS = ("both", "spatial", "wavelet")
+
+    def __init__(self, channels: int, gate: bool = True, experts: str = "both", mixer: bool = True):
         super().__init__()
+        if experts not in self.EXPERTS:
+            raise ValueError(f"unknown experts {experts!r}; expected one of {self.EXPERTS}")
+        self.use_gate, self.experts, self.use_mixer = bool(gate), experts, bool(mixer)
         self.reliability = ReliabilityHead(channels)
         self.spatial = GlobalContextSpatialExpert(channels)
         self.frequency = WaveletFrequencyExpert()
         self.mixer = SoftGradientMixer(channels)
 
     def forward(self, f1: torch.Tensor, f2: torch.Tensor) -> torch.Tensor:
-        w1, w2 = self.reliability(f1, f2)
-        return self.mixer(self.spatial(f1, f2, w1, w2), self.frequency(f1, f2, w1, w2))
+        if self.use_gate:
+            w1, w2 = self.reliability(f1, f2)
+        else:
+            w1 = torch.full_like(f1[:, :1], 0.5)
+            w2 = w1
+        if self.experts == "spatial":
+            return self.spatial(f1, f2, w1, w2)
+        if self.experts == "wavelet":
+            return self.frequency(f1, f2, w1, w2)
+        spatial, frequency = self.spatial(f1, f2, w1, w2), self.frequency(f1, f2, w1, w2)
+        if self.use_mixer:
+            return self.mixer(spatial, frequency)
+        return 0.5 * (spatial + frequency)
 
 
 class ResidualDecoder(nn.Module):
@@ -266,12 +287,17 @@ class WDualMine(nn.Module):
     ``strength`` is the residual scale lambda of eq. (13); change it after loading weights to choose the detail
     strength (0 gives exactly the clipped mean of the inputs).
 
-    The defaults (``residual_mode="mean_gain"``, ``decoder="global"``) are the architecture of the shipped weights
-    ``models/model.pt``; the paper's per-pixel residual is ``residual_mode="additive", decoder="spatial"``.
+    The defaults (``residual_mode="source_weighted"``, ``decoder="spatial"``) are the architecture of the shipped
+    weights ``models/model.pt``: a per-pixel weight w = (1 + tanh R)/2 between the sources,
+    ``F = clip(mean + strength * (2w - 1) * (I1 - I2)/2, 0, 1)`` (:meth:`selection_weight` returns w). The paper's
+    additive residual is ``residual_mode="additive"``; the 2026-12 global-gain release is
+    ``residual_mode="mean_gain", decoder="global"``. ``gate``, ``experts`` and ``mixer`` switch parts off for the
+    ablation study (:class:`ScaleFusion`).
     """
 
-    def __init__(self, channels=(16, 32, 64, 128), strength: float = 0.5, residual_mode: str = "mean_gain",
-                 projection_dim: int = 32, decoder: str = "global"):
+    def __init__(self, channels=(16, 32, 64, 128), strength: float = 0.5, residual_mode: str = "source_weighted",
+                 projection_dim: int = 32, decoder: str = "spatial", gate: bool = True, experts: str = "both",
+                 mixer: bool = True):
         super().__init__()
         channels = tuple(int(c) for c in channels)
         if len(channels) != 4:
@@ -279,7 +305,7 @@ class WDualMine(nn.Module):
         self.channels = channels
         self.strength = float(strength)
         self.encoder = SiameseEncoder(channels)
-        self.scales = nn.ModuleList(ScaleFusion(c) for c in channels)
+        self.scales = nn.ModuleList(ScaleFusion(c, gate, experts, mixer) for c in channels)
         self.output = ResidualToAverageOutput(residual_mode)
         if decoder not in self.DECODERS:
             raise ValueError(f"unknown decoder {decoder!r}; expected one of {tuple(self.DECODERS)}")
@@ -320,13 +346,21 @@ class WDualMine(nn.Module):
         residual, _ = self._fuse(padded)
         return self.output(padded, residual, self.strength)[..., :h, :w]
 
+    def selection_weight(self, x: torch.Tensor) -> torch.Tensor:
+        """The per-pixel weight of source A, w = (1 + tanh R)/2 in [0, 1] ((B, 1, H, W)); for the
+        ``source_weighted`` output ``F = clip(w*I1 + (1 - w)*I2, 0, 1)`` at strength 1 (model card montages)."""
+        padded, h, w = self._pad(x)
+        residual, _ = self._fuse(padded)
+        return ((1.0 + torch.tanh(residual)) / 2).expand(-1, -1, padded.shape[-2], padded.shape[-1])[..., :h, :w]
+
     def embed(self, image: torch.Tensor) -> torch.Tensor:
         """InfoNCE projection (section 4, L_mi): coarsest encoder features, global average pool, MLP, L2-norm."""
         deepest = self.encoder(image)[-1].mean(dim=(2, 3))
         return F.normalize(self.projection(deepest), dim=1)
 
     def training_outputs(self, x: torch.Tensor, strength: float | None = None) -> dict[str, torch.Tensor]:
-        """Everything the loss needs: the fused image, both reconstructions and the three projections."""
+        """Everything the loss needs: the fused image, the residual R, both reconstructions and the three
+        projections."""
         padded, h, w = self._pad(x)
         residual, feats = self._fuse(padded)
         fused_full = self.output(padded, residual, self.strength if strength is None else strength)
@@ -334,6 +368,7 @@ class WDualMine(nn.Module):
         z_sources = F.normalize(self.projection(feats[-1].mean(dim=(2, 3))), dim=1)
         return {
             "fused": fused_full[..., :h, :w],
+            "residual": residual.expand(-1, -1, padded.shape[-2], padded.shape[-1])[..., :h, :w],
             "rec_a": self.reconstruct_a(fused_full)[..., :h, :w],
             "rec_b": self.reconstruct_b(fused_full)[..., :h, :w],
             "z_fused": self.embed(fused_full),

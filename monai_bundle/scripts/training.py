@@ -16,7 +16,7 @@ import torch.nn as nn
 from ignite.metrics import Metric
 from monai.handlers import from_engine
 
-from .losses import AverageLoss, CorrelationLoss, GradientLoss, WDualMineLoss
+from .losses import WDualMineLoss
 
 __all__ = ["FusionTrainingModel", "LossTermsHandler", "ResumableCheckpoint", "ValidationLoss"]
 
@@ -89,12 +89,14 @@ class ResumableCheckpoint:
 
 
 class ValidationLoss(Metric):
-    """Ignite metric for the validation loop: the image terms of the loss, ``5*L_avg + 2*L_grad + 1*L_cc``
-    (the feature terms need the training heads), averaged over the validation pairs. Lower is better."""
+    """Ignite metric for the validation loop: the terms of the training loss ``loss`` (a :class:`WDualMineLoss`)
+    that need only the fused image - L_avg, L_grad and L_cc, with the loss's own weights (the feature
+    terms need the training heads) - averaged over the validation pairs. Lower is better."""
 
-    def __init__(self, weights: dict | None = None):
-        self.weights = {"avg": 5.0, "grad": 2.0, "cc": 1.0, **(weights or {})}
-        self.terms = {"avg": AverageLoss(), "grad": GradientLoss(), "cc": CorrelationLoss()}
+    IMAGE_TERMS = ("avg", "grad", "cc")
+
+    def __init__(self, loss: WDualMineLoss | None = None):
+        self.loss = loss if loss is not None else WDualMineLoss()
         super().__init__(output_transform=from_engine(["pred", "label"]))
 
     def reset(self) -> None:
@@ -104,7 +106,8 @@ class ValidationLoss(Metric):
         preds, labels = output
         pred, label = torch.stack(list(preds)), torch.stack(list(labels))
         with torch.no_grad():
-            value = sum(self.weights[k] * term(pred, label) for k, term in self.terms.items())
+            value = sum(self.loss.weights[k] * getattr(self.loss, k)(pred, label) for k in self.IMAGE_TERMS
+                        if self.loss.weights[k])
         self._sum += float(value) * pred.shape[0]
         self._n += pred.shape[0]
 
