@@ -14,18 +14,27 @@ import pytest
 import torch
 from test_volume_support import MeanFusionNet, last_decoder_layer, make_affine, smooth_volume
 
-from scripts.network import WDualMine
 from scripts.volume import FusionOptions, fuse_volumes, load_volume, save_volume
 
 CHANNELS = [4, 8, 8, 16]
 
 
+def config_network(bundle_root, **overrides):
+    """``network_def`` of configs/inference.json (the shipped architecture, whatever it is) with overrides."""
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config(str(bundle_root / "configs" / "inference.json"))
+    parser.update({"bundle_root": str(bundle_root), **overrides})
+    return parser.get_parsed_content("network_def")
+
+
 @pytest.fixture
-def models_dir(tmp_path):
+def models_dir(tmp_path, bundle_root):
     folder = tmp_path / "models"
     folder.mkdir()
     torch.manual_seed(0)
-    network = WDualMine(channels=CHANNELS)
+    network = config_network(bundle_root, channels=CHANNELS)
     torch.nn.init.normal_(last_decoder_layer(network).weight, std=0.1)  # a non-zero residual: strength matters
     torch.save(network.state_dict(), folder / "model.pt")
     return folder

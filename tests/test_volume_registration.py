@@ -24,7 +24,9 @@ def test_registration_aligns_b_to_a_on_either_reference():
     a = phantom((40, 48, 22), a_affine, np.zeros(3))
     b = phantom((32, 38, 18), b_affine, SHIFT)
 
-    transform = register_rigid(a, b)  # A point -> B point: here a translation by SHIFT
+    registration = register_rigid(a, b)  # A point -> B point: here a translation by SHIFT
+    assert registration.accepted and registration.mi_after > registration.mi_before
+    transform = registration.transform
     np.testing.assert_allclose(transform[:3, 3] + transform[:3, :3] @ np.zeros(3), SHIFT, atol=0.6)
     np.testing.assert_allclose(transform[:3, :3], np.eye(3), atol=0.02)
     moved_a, moved_b = apply_rigid(a, b, transform, "a")

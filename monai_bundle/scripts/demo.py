@@ -1,4 +1,5 @@
-"""Demo: fuse the bundle's sample CT-MRI volume pair and write the fused volume and a PNG montage.
+"""Demo: fuse the bundle's sample CT-MRI volume pair and write the fused volume and a PNG montage (replacing
+those of an earlier demo).
 
 The pair (``sample_data/``, AANLIB, see ``docs/data_license.txt``) is fused exactly as the command line does
 (the runner built from ``configs/inference.json``); the montage shows a few slices, one row each:
@@ -61,9 +62,13 @@ def run_demo(output_dir: str | Path, rows: int = 4, **overrides) -> tuple[Path, 
     from PIL import Image
 
     output_dir = Path(output_dir)
-    runner = build_runner(output_dir, {k: v for k, v in overrides.items() if v is not None})
-    (a_path, b_path, out_path), = runner.prepare()
-    result = runner.fuse_pair(a_path, b_path, out_path)
+    runner = build_runner(output_dir, {"overwrite": True, **{k: v for k, v in overrides.items() if v is not None}})
+    runner.keep_inputs = True  # the montage shows the normalized inputs
+    try:
+        (a_path, b_path, out_path), = runner.prepare()
+        result = runner.fuse_pair(a_path, b_path, out_path)
+    finally:
+        runner.release()
     png = output_dir / "sample_montage.png"
     atomic_write(png, lambda tmp: Image.fromarray(montage(result, rows)).save(tmp, format="PNG"))
     for note in result.notes:
@@ -84,8 +89,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         run_demo(args.output_dir, rows=args.rows, strength=args.strength, device=args.device,
                  models_dir=args.models_dir)
-    except ValueError as error:  # bad input or weights (FusionInputError, WeightsError): the message says why
-        sys.exit(f"demo: {error}")
+    except Exception as error:  # bad input or weights (FusionInputError, WeightsError): the message says why
+        from scripts.volume.cli import error_line
+
+        sys.exit(error_line(error))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import numpy as np
 from ..color import to_uint8
 from ..metrics import fusion_metrics
 from .io import atomic_write
+from .outputs import OutputClaim
 from .runner import VolumeFusionRunner
 from .types import FusionResult
 
@@ -43,28 +44,41 @@ def volume_metrics(result: FusionResult, slice_step: int = 1) -> dict:
 class VolumeEvaluationRunner(VolumeFusionRunner):
     """Fuse every pair (writing the fused volumes) and write ``<output_dir>/<metrics_file>``.
 
-    ``slice_step`` scores every n-th slice (the metrics cost about a second per 256x256 slice).
+    ``slice_step`` scores every n-th slice (the metrics cost about a second per 256x256 slice). Every pair is
+    fused (an existing output is refused unless ``overwrite``, never skipped: its metrics are needed), and the
+    metrics file is claimed like the fused volumes.
     """
+
+    keep_inputs = True
+    skip_existing = False
 
     def __init__(self, *args, metrics_file: str = "metrics.json", slice_step: int = 1, **kwargs):
         super().__init__(*args, **kwargs)
         self.metrics_file = metrics_file
         self.slice_step = int(slice_step)
+        self.per_pair: dict[str, dict] = {}
 
-    def run(self) -> dict:
+    @property
+    def metrics_path(self) -> Path:
+        return Path(self.output_dir) / self.metrics_file
+
+    def prepare(self):
+        todo = super().prepare()
+        self.claims.append(OutputClaim(self.metrics_path, self.overwrite).acquire())
+        return todo
+
+    def pair_done(self, a_path, b_path, out_path, result: FusionResult) -> None:
+        super().pair_done(a_path, b_path, out_path, result)
+        scores = {"image_b": b_path.name, "fused": out_path.name, **volume_metrics(result, self.slice_step)}
+        self.per_pair[a_path.name] = scores
+        print(f"{a_path.name}: " + ", ".join(f"{k} {v:.4g}" for k, v in scores.items() if isinstance(v, float)))
+
+    def finish(self) -> dict:
         """Returns ``{"pairs": {A name: metrics}, "mean": metrics over pairs}`` (also written as JSON)."""
-        per_pair = {}
-        for a_path, b_path, out_path in self.prepare():
-            result = self.fuse_pair(a_path, b_path, out_path)
-            per_pair[a_path.name] = {"image_b": b_path.name, "fused": out_path.name,
-                                     **volume_metrics(result, self.slice_step)}
-            print(f"{a_path.name}: " + ", ".join(f"{k} {v:.4g}" for k, v in per_pair[a_path.name].items()
-                                                   if isinstance(v, float)))
-        scored = [m for m in per_pair.values() if m["slices"] > 0]
+        scored = [m for m in self.per_pair.values() if m["slices"] > 0]
         names = [k for k, v in scored[0].items() if isinstance(v, float)] if scored else []
         summary = {"task": self.options.task, "strength": float(self.options.strength),
-                   "pairs": per_pair, "mean": {n: float(np.mean([m[n] for m in scored])) for n in names}}
-        target = Path(self.output_dir) / self.metrics_file
-        atomic_write(target, lambda tmp: tmp.write_text(json.dumps(summary, indent=2)))
-        print(f"wrote {target}")
+                   "pairs": self.per_pair, "mean": {n: float(np.mean([m[n] for m in scored])) for n in names}}
+        atomic_write(self.metrics_path, lambda tmp: tmp.write_text(json.dumps(summary, indent=2)), self.overwrite)
+        print(f"wrote {self.metrics_path}")
         return summary

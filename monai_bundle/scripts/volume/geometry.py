@@ -15,7 +15,7 @@ from nibabel.orientations import aff2axcodes
 from .types import FusionInputError, Volume
 
 __all__ = ["through_plane_axis", "in_plane_area", "choose_reference", "physical_extent", "overlap_fraction",
-           "check_overlap", "describe_differences", "resample", "MIN_OVERLAP"]
+           "check_overlap", "describe_differences", "resample", "SlabResampler", "slab_size", "MIN_OVERLAP"]
 
 #: The smallest fraction of the reference grid that the other volume must cover.
 MIN_OVERLAP = 0.5
@@ -107,29 +107,51 @@ def describe_differences(reference: Volume, moving: Volume, names: tuple[str, st
     return notes
 
 
-def resample(volume: Volume, affine: np.ndarray, shape: tuple[int, int, int], slab_axis: int = 2) -> np.ndarray:
-    """Linear resampling of a scalar ``volume`` onto the grid (``affine``, ``shape``); float32, 0 outside.
-
-    MONAI's ``SpatialResample`` maps the output voxel centres through both affines; the output is computed in
-    slabs along ``slab_axis`` so that memory stays bounded for large grids. An identical grid is a copy.
-    """
-    shape = tuple(int(n) for n in shape)
-    if volume.spatial_shape == shape and np.allclose(volume.affine, affine, atol=1e-6):
-        return np.array(volume.array, dtype=np.float32)
-    source = MetaTensor(torch.as_tensor(np.asarray(volume.array, dtype=np.float32))[None],
-                        affine=torch.as_tensor(volume.affine))
-    resampler = SpatialResample(mode="bilinear", padding_mode="zeros", dtype=torch.float32)
-    plane = int(np.prod(np.delete(shape, slab_axis)))
+def slab_size(shape, axis: int, multiple: int = 1) -> int:
+    """Slices per slab along ``axis`` for about :data:`_SLAB_VOXELS` voxels (a multiple of ``multiple``)."""
+    plane = int(np.prod(np.delete(np.asarray(shape), axis)))
     step = max(1, _SLAB_VOXELS // max(plane, 1))
+    return max(multiple, step - step % max(multiple, 1))
+
+
+class SlabResampler:
+    """Linear resampling of a scalar ``volume`` onto slabs of the grid (``affine``, ``shape``): float32, 0
+    outside. MONAI's ``SpatialResample`` maps the output voxel centres through both affines; one slab at a time
+    keeps memory bounded. An identical grid gives copies of the volume's slabs (exact)."""
+
+    def __init__(self, volume: Volume, affine: np.ndarray, shape: tuple[int, int, int], axis: int):
+        self.volume, self.affine, self.axis = volume, np.asarray(affine, dtype=np.float64), int(axis)
+        self.shape = tuple(int(n) for n in shape)
+        self.identical = volume.spatial_shape == self.shape and np.allclose(volume.affine, self.affine, atol=1e-6)
+        if not self.identical:
+            self.source = MetaTensor(torch.as_tensor(np.asarray(volume.array, dtype=np.float32))[None],
+                                     affine=torch.as_tensor(volume.affine))
+            self.resampler = SpatialResample(mode="bilinear", padding_mode="zeros", dtype=torch.float32)
+
+    def __call__(self, start: int, count: int) -> np.ndarray:
+        """The slab of ``count`` slices from ``start`` along the axis, shaped like that part of the grid."""
+        index = [slice(None)] * 3
+        index[self.axis] = slice(start, start + count)
+        if self.identical:
+            return np.array(self.volume.array[tuple(index)], dtype=np.float32)
+        shift = np.eye(4)
+        shift[self.axis, 3] = start
+        slab_shape = list(self.shape)
+        slab_shape[self.axis] = count
+        slab = self.resampler(self.source, dst_affine=torch.as_tensor(self.affine @ shift), spatial_size=slab_shape)
+        return np.asarray(slab[0])
+
+
+def resample(volume: Volume, affine: np.ndarray, shape: tuple[int, int, int], slab_axis: int = 2) -> np.ndarray:
+    """Linear resampling of a scalar ``volume`` onto the grid (``affine``, ``shape``); float32, 0 outside
+    (computed slab by slab with :class:`SlabResampler`). An identical grid is a copy."""
+    shape = tuple(int(n) for n in shape)
+    resampler = SlabResampler(volume, affine, shape, slab_axis)
     out = np.empty(shape, dtype=np.float32)
+    step = slab_size(shape, slab_axis)
     for start in range(0, shape[slab_axis], step):
         count = min(step, shape[slab_axis] - start)
-        shift = np.eye(4)
-        shift[slab_axis, 3] = start
-        slab_shape = list(shape)
-        slab_shape[slab_axis] = count
-        slab = resampler(source, dst_affine=torch.as_tensor(affine @ shift), spatial_size=slab_shape)
         index = [slice(None)] * 3
         index[slab_axis] = slice(start, start + count)
-        out[tuple(index)] = np.asarray(slab[0])
+        out[tuple(index)] = resampler(start, count)
     return out

@@ -1,39 +1,46 @@
 """Reading and writing volumes: the one loader and the one (atomic) writer every entry point uses.
 
-* :func:`load_volume` reads NIfTI with MONAI's ``NibabelReader`` and everything else ITK reads (NRRD, MetaImage,
-  a DICOM series folder, ...) with MONAI's ``ITKReader``; both give ``array[i, j, k]`` and a RAS affine.
-* :func:`save_volume` writes to a temporary file beside the target and renames it, so a target is either the
-  whole new volume or untouched. NIfTI is written with nibabel, other formats with ITK (:func:`to_itk_image`
+* :func:`load_volume` first reads the file to its end and checks it (:mod:`.integrity`: gzip CRC and length,
+  header against data size), then reads NIfTI with nibabel (voxels in their stored type, e.g. int16, scaled ones
+  as float32: no float64 copy) and everything else ITK reads (NRRD, MetaImage, a DICOM series folder, ...) with
+  MONAI's ``ITKReader``; both give ``array[i, j, k]`` and a RAS affine.
+* :func:`save_volume` writes to a temporary file beside the target (named ``.<name>.<random>.part<ext>``) and
+  renames it, so a target is either the whole new volume or untouched; with ``overwrite=False`` an existing
+  target is never replaced (the rename is a hard link, which fails when the target exists). NIfTI is written with nibabel, other formats with ITK (:func:`to_itk_image`
   does the RAS -> LPS and ``(i, j, k)`` -> ``(z, y, x)`` conversion). ``itk`` is imported only where it is
   needed, so NIfTI-only use does not pay its start-up time.
 """
 from __future__ import annotations
 
 import os
-import tempfile
+import re
 import uuid
 from pathlib import Path
 from typing import Callable
 
 import nibabel as nib
 import numpy as np
-from monai.data import ITKReader, NibabelReader
+from monai.data import ITKReader
 
+from .integrity import verify_volume_file
 from .types import FusionInputError, Volume
 
 __all__ = ["load_volume", "save_volume", "atomic_write", "to_itk_image", "volume_name", "output_path",
-           "check_output_path", "is_nifti"]
+           "is_nifti", "partial_name", "error_reason"]
 
 _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 _SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".dcm", ".img", ".hdr", ".gz")
 
 
-def _reason(exc: BaseException) -> str:
-    """The first line of an exception's message (its type name when it has none)."""
+def error_reason(exc: BaseException) -> str:
+    """One readable line from an exception: an OSError's text, or the message of ITK's multi-line exceptions
+    without their C++ source path (``/.../itkNrrdImageIO.cxx:935:``) and ``ITK ERROR: Class(0x...):`` prefix."""
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    lines = [line.strip() for line in str(exc).strip().splitlines()]
+    lines = [re.sub(r"^ITK ERROR: \w+\(0x[0-9a-f]+\): ", "", line) for line in lines
+             if line and not re.search(r"\.(cxx|cpp|h|hxx|txx):\d+:?$", line)]
+    return "; ".join(lines) if lines else type(exc).__name__
 
 
 def is_nifti(path: str | Path) -> bool:
@@ -56,43 +63,23 @@ def output_path(image_a: str | Path, output_dir: str | Path, suffix: str = "_fus
     return Path(output_dir) / f"{volume_name(image_a)}{suffix}"
 
 
-def check_output_path(path: str | Path, inputs: tuple = ()) -> Path:
-    """Refuse an output path that is an input or cannot be written; creates its folder. Returns the path.
-
-    The folder is probed by creating (and removing) a temporary file, which is the only reliable test (a
-    permission bit says nothing for root, a read-only mount, or a quota).
-    """
-    path = Path(path)
-    for given in inputs:
-        if given is not None and os.path.realpath(path) == os.path.realpath(given):
-            raise FusionInputError(f"the output path {path} is an input volume; choose another output folder "
-                                   "(inputs are never overwritten)")
-    if path.is_dir():
-        raise FusionInputError(f"the output path {path} is an existing folder")
-    folder = path.parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".wdualmine-probe-"):
-            pass
-    except OSError as exc:
-        raise FusionInputError(f"the output folder {folder} is not writable: {_reason(exc)}") from exc
-    return path
-
-
 def _read_nifti(path: Path) -> tuple[np.ndarray, np.ndarray, int]:
-    """(array, affine, number of channels) of a NIfTI file; refuses 2-D, 4-D (time) and 5-D non-vector data."""
-    reader = NibabelReader()
-    image = reader.read(str(path))
+    """(array, affine, number of channels) of a NIfTI file; refuses 2-D, 4-D (time) and 5-D non-vector data.
+
+    Unscaled voxels keep their stored type (an int16 CT stays int16: half the memory of float32); scaled
+    ones (``scl_slope`` / ``scl_inter``) are computed in float32."""
+    image = nib.load(str(path), mmap=False)
     dims = tuple(int(d) for d in image.header["dim"][1: int(image.header["dim"][0]) + 1])
     if len(dims) == 4 and dims[3] > 1:
         raise FusionInputError(f"{path} is a 4-D image {dims} (e.g. a time series); a 3-D volume is expected")
     if len(dims) == 5 and dims[3] > 1:
         raise FusionInputError(f"{path} is a 5-D image {dims}; a 3-D volume is expected")
-    data, meta = reader.get_data(image)
+    proxy = image.dataobj
+    scaled = proxy.slope != 1 or proxy.inter != 0
+    array = np.asanyarray(proxy, dtype=np.float32) if scaled else np.asanyarray(proxy)
     channels = dims[4] if len(dims) == 5 else 1
-    array = np.asarray(data)
-    array = array.reshape(array.shape[:3] + ((channels,) if channels > 1 else ()))
-    return array, np.asarray(meta["affine"], dtype=np.float64), channels
+    array = array.reshape(array.shape[:3] + ((channels,) if channels > 1 else ()), order="A")
+    return array, np.asarray(image.affine, dtype=np.float64), channels
 
 
 def _read_itk(path: Path) -> tuple[np.ndarray, np.ndarray, int]:
@@ -106,21 +93,24 @@ def _read_itk(path: Path) -> tuple[np.ndarray, np.ndarray, int]:
     return np.asarray(data), np.asarray(meta["affine"], dtype=np.float64), channels
 
 
-def load_volume(path: str | Path) -> Volume:
+def load_volume(path: str | Path, verify: bool = True) -> Volume:
     """Read a 3-D scalar or RGB volume; a clear :class:`FusionInputError` for anything else.
 
-    2-D images, 4-D images and channel counts other than 1 or 3 are refused here; the pipeline refuses RGB
-    inputs for fusion (it expects scalar volumes).
+    The file is first read to its end and checked (:func:`~.integrity.verify_volume_file`; ``verify=False``
+    when the caller has just done so). 2-D images, 4-D images and channel counts other than 1 or 3 are refused
+    here; the pipeline refuses RGB inputs for fusion (it expects scalar volumes).
     """
     path = Path(path)
     if not path.exists():
         raise FusionInputError(f"input volume not found: {path}")
+    if verify:
+        verify_volume_file(path)
     try:
         array, affine, channels = (_read_nifti if is_nifti(path) else _read_itk)(path)
     except FusionInputError:
         raise
     except Exception as exc:  # readers raise many types for truncated or foreign files
-        raise FusionInputError(f"cannot read {path} as a volume (NIfTI, NRRD, DICOM, ...): {_reason(exc)}") from exc
+        raise FusionInputError(f"cannot read {path} as a volume (NIfTI, NRRD, DICOM, ...): {error_reason(exc)}") from exc
     spatial = array.ndim - (1 if channels > 1 else 0)
     if spatial != 3:
         raise FusionInputError(f"{path} is a {spatial}-D image of shape {array.shape}; a 3-D volume is expected")
@@ -163,28 +153,53 @@ def _write(volume: Volume, path: Path) -> None:
         itk.imwrite(to_itk_image(volume), str(path), compression=True)
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(temporary)`` for a temporary path beside ``path`` (same extension), then rename it to
-    ``path``. On any failure the temporary file is removed, ``path`` is left as it was, and a
-    :class:`FusionInputError` says why. Returns the path."""
+def partial_name(path: str | Path) -> str:
+    """The name of a temporary file of ``path`` (hidden; ``.ct_fused.nii.gz.<random>.part.nii.gz``): every run
+    finds the leftovers of an interrupted one by the pattern ``.<name>.*.part*``."""
     path = Path(path)
     suffix = ".nii.gz" if path.name.lower().endswith(".nii.gz") else path.suffix
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part{suffix}")
+    return f".{path.name}.{uuid.uuid4().hex[:8]}.part{suffix}"
+
+
+def _publish(temporary: Path, path: Path, overwrite: bool) -> None:
+    """Rename ``temporary`` to ``path``; without ``overwrite`` a hard link, which never replaces a file."""
+    if overwrite:
+        os.replace(temporary, path)
+        return
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        raise FusionInputError(f"{path} appeared while this run was writing it (another program?); it was "
+                               "kept: pass --overwrite true to replace it") from None
+    except OSError:  # a file system without hard links: check, then rename (a small window)
+        if path.exists():
+            raise FusionInputError(f"{path} exists; it was kept: pass --overwrite true to replace it") from None
+        os.replace(temporary, path)
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None], overwrite: bool = True) -> Path:
+    """Call ``write(temporary)`` for a temporary path beside ``path`` (same extension), then rename it to
+    ``path`` (never replacing an existing file unless ``overwrite``). On any failure the temporary file is
+    removed, ``path`` is left as it was, and a :class:`FusionInputError` says why. Returns the path."""
+    path = Path(path)
+    temporary = path.with_name(partial_name(path))
     try:
         write(temporary)
-        os.replace(temporary, path)
+        _publish(temporary, path, overwrite)
+    except FusionInputError:
+        raise
     except Exception as exc:  # OSError, or ITK's RuntimeError for an unknown format
-        raise FusionInputError(f"cannot write {path}: {_reason(exc)}") from exc
+        raise FusionInputError(f"cannot write {path}: {error_reason(exc)}") from exc
     finally:
         if temporary.exists():
             temporary.unlink()
     return path
 
 
-def save_volume(volume: Volume, path: str | Path) -> Path:
+def save_volume(volume: Volume, path: str | Path, overwrite: bool = True) -> Path:
     """Write ``volume`` to ``path`` atomically (see :func:`atomic_write`): the format follows the extension
     (``.nii.gz`` / ``.nii`` with nibabel, anything else ITK writes, e.g. ``.nrrd``). Returns the path."""
     if volume.array.ndim != 3 and not volume.is_rgb:
         raise FusionInputError(f"can only write a scalar (I, J, K) or RGB (I, J, K, 3) volume, "
                                f"got shape {volume.array.shape}")
-    return atomic_write(path, lambda temporary: _write(volume, temporary))
+    return atomic_write(path, lambda temporary: _write(volume, temporary), overwrite)

@@ -10,13 +10,15 @@ volume's smallest finite value (``'fill'``), and the number of such voxels is re
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 from .types import FusionInputError
 
-__all__ = ["NORM_PRESETS", "TASK_PRESETS", "resolve_norm", "normalize", "describe_norm"]
+__all__ = ["NORM_PRESETS", "TASK_PRESETS", "resolve_norm", "normalize", "describe_norm", "NormRange", "norm_range",
+           "apply_norm"]
 
 NORM_PRESETS: dict[str, dict] = {
     "ct-brain": {"kind": "window", "level": 40.0, "width": 80.0},
@@ -88,36 +90,45 @@ def resolve_norm(task: str, which: str, override: dict | str | None = None) -> d
     return spec
 
 
-def _finite_values(array: np.ndarray, name: str, nonfinite: str, note: Callable[[str], None]) -> np.ndarray:
-    """A float32 view/copy of ``array`` without NaN/Inf (refused or filled, per ``nonfinite``)."""
+@dataclass(frozen=True)
+class NormRange:
+    """The intensity mapping of one volume: ``low`` -> 0, ``high`` -> 1 (clipped); NaN/Inf -> ``fill``."""
+
+    low: float
+    high: float
+    fill: float | None = None
+
+
+def _without_nonfinite(array: np.ndarray, name: str, nonfinite: str,
+                       note: Callable[[str], None]) -> tuple[np.ndarray, float | None]:
+    """(``array`` or a copy without NaN/Inf, fill value or None); refused or filled per ``nonfinite``.
+
+    Integer volumes have no NaN/Inf; float ones are scanned by their minimum and maximum (NaN propagates, so no
+    mask of the whole volume is made unless there is something to replace)."""
     if nonfinite not in _NONFINITE:
         raise FusionInputError(f"nonfinite must be one of {_NONFINITE}, got {nonfinite!r}")
-    values = np.asarray(array, dtype=np.float32)
-    if np.issubdtype(np.asarray(array).dtype, np.integer):
-        return values
-    finite = np.isfinite(values)
-    bad = values.size - int(np.count_nonzero(finite))
-    if bad == 0:
-        return values
-    if nonfinite == "error" or bad == values.size:
-        hint = "" if bad == values.size else "; fix the file, or pass nonfinite='fill' to replace them"
-        raise FusionInputError(f"volume {name} has {bad} NaN/Inf voxel(s) of {values.size}{hint}")
-    fill = float(values[finite].min())
+    if array.dtype.kind != "f" or (np.isfinite(np.min(array)) and np.isfinite(np.max(array))):
+        return array, None
+    finite = np.isfinite(array)
+    bad = array.size - int(np.count_nonzero(finite))
+    if nonfinite == "error" or bad == array.size:
+        hint = "" if bad == array.size else "; fix the file, or pass nonfinite='fill' to replace them"
+        raise FusionInputError(f"volume {name} has {bad} NaN/Inf voxel(s) of {array.size}{hint}")
+    fill = float(array[finite].min())
     note(f"volume {name}: {bad} NaN/Inf voxel(s) replaced by its minimum {fill:g}")
-    return np.where(finite, values, np.float32(fill))
+    return np.where(finite, array, array.dtype.type(fill)), fill
 
 
-def normalize(array: np.ndarray, spec: dict, name: str, nonfinite: str = "error",
-              note: Callable[[str], None] | None = None) -> np.ndarray:
-    """``array`` mapped to float32 [0, 1] by ``spec`` (see :func:`resolve_norm`); the input is not modified.
-
-    ``note`` receives messages for the user (NaN/Inf voxels replaced, degenerate percentiles).
+def norm_range(array: np.ndarray, spec: dict, name: str, nonfinite: str = "error",
+               note: Callable[[str], None] | None = None) -> NormRange:
+    """The :class:`NormRange` of ``array`` under ``spec`` (see :func:`resolve_norm`), from the whole volume.
 
     Refuses (:class:`FusionInputError`) NaN/Inf voxels (unless ``nonfinite='fill'``), a constant volume, and a
     normalization that leaves nothing but one value (e.g. a CT window entirely outside the data range).
+    ``note`` receives messages for the user (NaN/Inf voxels replaced, degenerate percentiles).
     """
     note = note or (lambda message: None)
-    values = _finite_values(array, name, nonfinite, note)
+    values, fill = _without_nonfinite(np.asarray(array), name, nonfinite, note)
     v_min, v_max = float(values.min()), float(values.max())
     if v_min == v_max:
         raise FusionInputError(f"volume {name} is constant (every voxel is {v_min:g}): there is nothing to fuse")
@@ -128,11 +139,26 @@ def normalize(array: np.ndarray, spec: dict, name: str, nonfinite: str = "error"
         if high <= low:
             note(f"volume {name}: {describe_norm(spec)} are equal ({low:g}); using the full range instead")
             low, high = v_min, v_max
-    out = values - np.float32(low)  # a new array: the input is never written
-    out *= np.float32(1.0 / (high - low))
-    np.clip(out, 0.0, 1.0, out=out)
-    if float(out.max()) == float(out.min()):
+    ends = np.clip((np.array([v_min, v_max], dtype=np.float64) - low) / (high - low), 0.0, 1.0)
+    if ends[0] == ends[1]:
         raise FusionInputError(f"volume {name} is constant after normalization ({describe_norm(spec)} maps its "
                                f"data range [{v_min:g}, {v_max:g}] to a single value); choose another "
                                "window or preset")
+    return NormRange(low, high, fill)
+
+
+def apply_norm(array: np.ndarray, mapping: NormRange) -> np.ndarray:
+    """``array`` (a whole volume or a slab of it) mapped to a new float32 [0, 1] array; the input is unchanged."""
+    array = np.asarray(array)
+    if mapping.fill is not None:
+        array = np.where(np.isfinite(array), array, array.dtype.type(mapping.fill))
+    out = np.subtract(array, np.float32(mapping.low), dtype=np.float32)  # one new float32 array
+    out *= np.float32(1.0 / (mapping.high - mapping.low))
+    np.clip(out, 0.0, 1.0, out=out)
     return out
+
+
+def normalize(array: np.ndarray, spec: dict, name: str, nonfinite: str = "error",
+              note: Callable[[str], None] | None = None) -> np.ndarray:
+    """``array`` mapped to float32 [0, 1] by ``spec``: :func:`apply_norm` of :func:`norm_range` (which see)."""
+    return apply_norm(array, norm_range(array, spec, name, nonfinite, note))

@@ -1,25 +1,29 @@
 """Volume fusion end to end, Slicer-free: :func:`fuse_volumes` (the contract) and :func:`fuse_volumes_detailed`.
 
 Steps: check options and volumes -> choose the reference grid and the slice axis -> check the physical overlap
--> load the network (fails fast on bad weights) -> normalize A and B on their own grids -> optional rigid
-registration -> resample the other volume onto the reference grid -> optional pseudo-colour -> slice-wise
-inference -> colour restored. Inputs are never modified; nothing is written here (see :mod:`.io`).
+-> load the network (fails fast on bad weights) -> warn about implausible intensities -> the normalization of
+each volume (from the whole volume) -> optional rigid registration (checked, see :mod:`.registration`) -> then
+slab by slab along the slice axis: normalize the reference's slab, resample the other volume onto it, optional
+pseudo-colour, inference, colour restored. Only the other volume is normalized whole (it is resampled from);
+the normalized, resampled inputs are kept for the caller only when asked (``keep_inputs``), so a 512 x 512 x
+300 pair fuses in well under 2 GB. Inputs are never modified; nothing is written here (see :mod:`.io`).
 """
 from __future__ import annotations
 
 import logging
-import math
 import time
 from contextlib import contextmanager
 from typing import Callable
 
 import numpy as np
 
-from .color_fusion import COLORMAPS, colormap_lut, pseudo_colour, restore_colour
-from .geometry import check_overlap, choose_reference, describe_differences, resample, through_plane_axis
-from .normalize import TASK_PRESETS, normalize, resolve_norm
-from .registration import apply_rigid, describe_rigid, register_rigid
-from .slicing import MIN_SLICE_SIZE, infer_slices, resolve_device
+from .color_fusion import pseudo_colour, restore_colour
+from .geometry import SlabResampler, check_overlap, choose_reference, describe_differences, slab_size, through_plane_axis
+from .normalize import apply_norm, norm_range
+from .options import validate_options
+from .plausibility import intensity_warnings
+from .registration import apply_rigid, register_rigid
+from .slicing import MIN_SLICE_SIZE, GuardedForward, fuse_slab, resolve_device
 from .types import FusionCancelled, FusionInputError, FusionOptions, FusionResult, Volume
 
 __all__ = ["fuse_volumes", "fuse_volumes_detailed", "validate_options", "check_volume", "prepare_network"]
@@ -56,32 +60,6 @@ class _Reporter:
         self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - start
 
 
-def validate_options(options: FusionOptions) -> tuple[dict, dict, str | None]:
-    """Check every option; returns (normalization of A, of B, colour map or None). Raises FusionInputError."""
-    if options.task not in TASK_PRESETS:
-        raise FusionInputError(f"unknown task {options.task!r}; expected one of {', '.join(TASK_PRESETS)}")
-    try:
-        strength = float(options.strength)
-    except (TypeError, ValueError):
-        raise FusionInputError(f"strength must be a number, got {options.strength!r}") from None
-    if not math.isfinite(strength) or strength < 0:
-        raise FusionInputError(f"strength must be a finite number >= 0, got {options.strength!r}")
-    if options.reference not in ("auto", "a", "b"):
-        raise FusionInputError(f"reference must be 'auto', 'a' or 'b', got {options.reference!r}")
-    if options.slice_axis not in (None, 0, 1, 2):
-        raise FusionInputError(f"slice_axis must be None, 0, 1 or 2, got {options.slice_axis!r}")
-    if isinstance(options.batch_size, bool) or not isinstance(options.batch_size, int) or options.batch_size < 1:
-        raise FusionInputError(f"batch_size must be a positive integer, got {options.batch_size!r}")
-    colormap = None
-    if options.color:
-        if options.task not in COLORMAPS:
-            raise FusionInputError(f"colour fusion is for PET/SPECT tasks ({', '.join(COLORMAPS)}), "
-                                   f"not {options.task}")
-        colormap = options.colormap or COLORMAPS[options.task]
-        colormap_lut(colormap)  # refuses an unknown name now, not after the network has run
-    return resolve_norm(options.task, "a", options.norm_a), resolve_norm(options.task, "b", options.norm_b), colormap
-
-
 def check_volume(volume: Volume, name: str) -> Volume:
     """The volume as a scalar (I, J, K) Volume, or a clear FusionInputError (2-D, 4-D, channels, bad affine)."""
     array = np.asarray(volume.array)
@@ -101,7 +79,8 @@ def check_volume(volume: Volume, name: str) -> Volume:
         raise FusionInputError(f"volume {name} has unsupported voxel type {array.dtype}")
     affine = volume.affine
     if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
-        raise FusionInputError(f"volume {name} has an invalid (singular or non-finite) affine:\n{affine}")
+        text = np.array2string(affine, precision=4, separator=", ").replace("\n", "")
+        raise FusionInputError(f"volume {name} has an invalid (singular or non-finite) affine: {text}")
     return volume if array is volume.array else Volume(array, affine)
 
 
@@ -118,14 +97,22 @@ def prepare_network(options: FusionOptions, network=None):
     return network
 
 
+def _modalities(task: str) -> tuple[str, str]:
+    """``('CT', 'MRI')`` for ``'CT-MRI'``."""
+    first, second = task.split("-")
+    return first, second
+
+
 def fuse_volumes_detailed(a: Volume, b: Volume, options: FusionOptions | None = None, network=None,
                           progress: Callable[[float], None] | None = None, cancel: Callable[[], bool] | None = None,
-                          notify: Callable[[str], None] | None = None) -> FusionResult:
-    """Fuse A (CT/PET/SPECT) and B (MRI): the fused volume on the reference grid, plus A and B on that grid.
+                          notify: Callable[[str], None] | None = None, keep_inputs: bool = True) -> FusionResult:
+    """Fuse A (CT/PET/SPECT) and B (MRI): the fused volume on the reference grid, plus (``keep_inputs``) A and B
+    normalized on that grid.
 
     ``progress(fraction)`` is called as work advances, ``cancel()`` is polled between stages and batches
-    (raising :class:`FusionCancelled`), ``notify(message)`` receives the notes for the user (default: logged).
-    Raises :class:`FusionInputError` for bad input, the weights loader's ``WeightsError`` for bad weights.
+    (raising :class:`FusionCancelled`), ``notify(message)`` receives the notes for the user (default: logged);
+    warnings start with ``warning:``. Raises :class:`FusionInputError` for bad input, the weights loader's
+    ``WeightsError`` for bad weights.
     """
     options = options or FusionOptions()
     report = _Reporter(progress, cancel, notify)
@@ -147,41 +134,68 @@ def fuse_volumes_detailed(a: Volume, b: Volume, options: FusionOptions | None = 
     report.step(_LOADED)
 
     with report.timed("normalize"):
-        a_n = Volume(normalize(a.array, norm_a, "A", options.nonfinite, report.note), a.affine)
-        b_n = Volume(normalize(b.array, norm_b, "B", options.nonfinite, report.note), b.affine)
+        for volume, spec, modality, name in zip((a, b), (norm_a, norm_b), _modalities(options.task), "AB"):
+            for message in intensity_warnings(volume.array, spec, modality, name):
+                report.note(f"warning: {message}")
+        range_a = norm_range(a.array, norm_a, "A", options.nonfinite, report.note)
+        range_b = norm_range(b.array, norm_b, "B", options.nonfinite, report.note)
+        ref_range, moving_range = (range_a, range_b) if reference == "a" else (range_b, range_a)
+        moving = b if reference == "a" else a
+        moving_n = Volume(apply_norm(moving.array, moving_range), moving.affine)  # resampled from: normalized whole
     report.step(_NORMALIZED)
+    registration = None
     if options.register:
         with report.timed("register"):
-            transform = register_rigid(a_n, b_n)
-        a_n, b_n = apply_rigid(a_n, b_n, transform, reference)
-        report.note(f"registered B to A: {describe_rigid(transform)}")
+            a_n = Volume(apply_norm(a.array, range_a), a.affine) if reference == "a" else moving_n
+            b_n = moving_n if reference == "a" else Volume(apply_norm(b.array, range_b), b.affine)
+            registration = register_rigid(a_n, b_n)
+            del a_n, b_n
+        report.note(registration.message)
+        if reference == "a":
+            _, moving_n = apply_rigid(a, moving_n, registration.transform, "a")
+        else:
+            moving_n, _ = apply_rigid(moving_n, b, registration.transform, "b")
+        check_overlap(ref, moving_n, names)
         report.step(_NORMALIZED)
-    ref_n, moving_n = (a_n, b_n) if reference == "a" else (b_n, a_n)
-    if options.register:
-        check_overlap(ref_n, moving_n, names)
     for message in describe_differences(ref, moving_n, names):
         report.note(message)
-    with report.timed("resample"):
-        on_grid = resample(moving_n, ref.affine, ref.spatial_shape, slab_axis=axis)
-    a_grid, b_grid = (ref_n.array, on_grid) if reference == "a" else (on_grid, ref_n.array)
-    net_a = a_grid
-    if colormap is not None:
-        with report.timed("colour"):
-            a_grid, ycbcr = pseudo_colour(a_grid, colormap)
-            net_a = ycbcr[..., 0]
     report.step(_PREPARED)
 
-    span = _INFERRED - _PREPARED
-    with report.timed("infer"):  # the slice loop polls cancel before every batch and reports after it
-        fused = infer_slices(net_a, b_grid, axis, network, device, options.batch_size,
-                             progress=None if progress is None else (lambda f: progress(_PREPARED + span * f)),
-                             cancel=cancel, notify=report.note)
-    if colormap is not None:
-        with report.timed("colour"):
-            fused = restore_colour(ycbcr, fused)
+    shape, span = ref.spatial_shape, _INFERRED - _PREPARED
+    resampler = SlabResampler(moving_n, ref.affine, shape, axis)
+    guarded = GuardedForward(network.eval(), device, options.batch_size, shape[axis], cancel=cancel,
+                             notify=report.note,
+                             progress=None if progress is None else (lambda f: progress(_PREPARED + span * f)))
+    channels = (3,) if colormap is not None else ()
+    fused = np.empty(shape + channels, dtype=np.float32)
+    kept_a = np.empty(shape + channels, dtype=np.float32) if keep_inputs else None
+    kept_b = np.empty(shape, dtype=np.float32) if keep_inputs else None
+    step = slab_size(shape, axis, options.batch_size)
+    for start in range(0, shape[axis], step):
+        count = min(step, shape[axis] - start)
+        index = [slice(None)] * 3
+        index[axis] = slice(start, start + count)
+        index = tuple(index)
+        with report.timed("resample"):
+            ref_slab, moving_slab = apply_norm(ref.array[index], ref_range), resampler(start, count)
+        a_slab, b_slab = (ref_slab, moving_slab) if reference == "a" else (moving_slab, ref_slab)
+        net_a = a_slab
+        if colormap is not None:
+            with report.timed("colour"):
+                a_slab, ycbcr = pseudo_colour(a_slab, colormap)
+                net_a = ycbcr[..., 0]
+        with report.timed("infer"):  # the slice loop polls cancel before every batch and reports after it
+            fused_slab = fuse_slab(guarded, net_a, b_slab, axis)
+        if colormap is not None:
+            with report.timed("colour"):
+                fused_slab = restore_colour(ycbcr, fused_slab)
+        fused[index] = fused_slab
+        if keep_inputs:
+            kept_a[index], kept_b[index] = a_slab, b_slab
     report.step(1.0)
-    return FusionResult(fused=Volume(fused, ref.affine), a=Volume(a_grid, ref.affine), b=Volume(b_grid, ref.affine),
-                        reference=reference, slice_axis=axis, notes=report.notes, timings=report.timings)
+    kept = [Volume(v, ref.affine) if v is not None else None for v in (kept_a, kept_b)]
+    return FusionResult(fused=Volume(fused, ref.affine), a=kept[0], b=kept[1], reference=reference, slice_axis=axis,
+                        notes=report.notes, timings=report.timings, registration=registration)
 
 
 def fuse_volumes(a: Volume, b: Volume, options: FusionOptions | None = None, network=None,
@@ -190,4 +204,4 @@ def fuse_volumes(a: Volume, b: Volume, options: FusionOptions | None = None, net
     """Fuse A (CT/PET/SPECT, network channel 0) and B (MRI, channel 1) into a float32 [0, 1] volume with the
     reference's exact geometry (RGB ``(I, J, K, 3)`` when ``options.color``). See :func:`fuse_volumes_detailed`.
     """
-    return fuse_volumes_detailed(a, b, options, network, progress, cancel, notify).fused
+    return fuse_volumes_detailed(a, b, options, network, progress, cancel, notify, keep_inputs=False).fused

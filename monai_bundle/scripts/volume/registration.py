@@ -1,66 +1,197 @@
-"""Optional rigid registration of volume B to volume A (ITK v4 framework, Mattes mutual information).
+"""Optional rigid registration of volume B to volume A (ITK v4 framework, Mattes mutual information), checked.
 
 The result is a 4x4 RAS matrix ``T`` mapping a physical point of A to the corresponding point of B. Being
 rigid, it is folded into an affine instead of resampling twice (:func:`apply_rigid`): the pipeline's one
 resampler then does the only interpolation.
+
+Registration is right or it refuses. :func:`register_rigid` measures the mutual information (MI) of the pair at
+full resolution, on one fixed set of points, before and after the optimisation (:class:`Registration`):
+
+* the optimised transform is kept only when it raises the MI by at least :data:`MIN_GAIN` (relative);
+* otherwise, when the volumes overlapped in scanner coordinates, they are taken as already aligned: the identity
+  is kept and the note says why (the optimiser's result did not improve the match);
+* when the volumes did not overlap (the optimisation started from aligned centres) and it did not help, a
+  :class:`FusionInputError` says so: there is no trustworthy alignment to fuse with.
+
+Details that make the optimum the right one: the shrink factors are per axis (a thick-slice stack is not
+shrunk through-plane below its slice spacing), the metric is sampled on a regular grid (deterministic) and a
+fixed-image mask keeps a margin from the grid's faces (mutual information otherwise rewards transforms that push
+poorly matching border slices out of the overlap).
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from .geometry import MIN_OVERLAP, overlap_fraction
-from .io import to_itk_image
+from .io import error_reason, to_itk_image
 from .types import FusionInputError, Volume
 
-__all__ = ["register_rigid", "apply_rigid", "describe_rigid"]
+__all__ = ["register_rigid", "apply_rigid", "describe_rigid", "rigid_error", "Registration", "MIN_GAIN"]
 
 _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
-_SAMPLES_PER_LEVEL = 60_000  # mutual information samples per level: enough for a stable metric, fast
+#: The smallest relative gain in mutual information for which the optimised transform is kept.
+MIN_GAIN = 0.01
+#: A stack whose slice spacing is this many times its in-plane spacing is registered in-plane (see
+#: :func:`_parameter_weights`).
+THICK_SLICE_RATIO = 2.5
+_SAMPLES = 50_000  # metric points per level (regular grid): stable and fast
+_MARGIN_MM = 6.0  # width of the fixed mask's border
 
 
-def register_rigid(fixed: Volume, moving: Volume, iterations: int = 200, seed: int = 1) -> np.ndarray:
-    """Rigid (versor) transform from ``fixed`` (A) to ``moving`` (B), as a 4x4 RAS matrix.
+@dataclass
+class Registration:
+    """What :func:`register_rigid` returns: the transform used (A point -> B point, RAS), the MI before and
+    after (nats, higher is better), whether the optimised transform was kept, and a sentence for the user."""
 
-    Starts from the identity (the scanners' coordinates) when the volumes overlap, else from aligned grid
-    centres (what ITK's ``CenteredTransformInitializer`` does in geometry mode, without its seconds-long
-    module load); optimised by regular-step gradient descent over two or three resolution levels, the mutual
-    information sampled randomly with a fixed seed (reproducible).
-    """
+    transform: np.ndarray
+    mi_before: float
+    mi_after: float
+    accepted: bool
+    message: str
+
+
+def _itk_transform_to_ras(transform) -> np.ndarray:
     import itk
-
-    image_type = itk.Image[itk.F, 3]
-    fixed_image, moving_image = to_itk_image(fixed), to_itk_image(moving)
-    fixed_centre, moving_centre = (_RAS_TO_LPS[:3, :3] @ _centre(v) for v in (fixed, moving))
-    transform = itk.VersorRigid3DTransform[itk.D].New()
-    transform.SetCenter(fixed_centre.tolist())
-    if overlap_fraction(fixed, moving) < MIN_OVERLAP:  # unrelated coordinates: start from centred volumes
-        transform.SetTranslation((moving_centre - fixed_centre).tolist())
-
-    metric = itk.MattesMutualInformationImageToImageMetricv4[image_type, image_type].New(NumberOfHistogramBins=32)
-    optimizer = itk.RegularStepGradientDescentOptimizerv4[itk.D].New(
-        LearningRate=2.0, MinimumStepLength=1e-3, NumberOfIterations=iterations, RelaxationFactor=0.5)
-    optimizer.SetScalesEstimator(itk.RegistrationParameterScalesFromPhysicalShift[type(metric)].New(Metric=metric))
-    method = itk.ImageRegistrationMethodv4[image_type, image_type].New(
-        FixedImage=fixed_image, MovingImage=moving_image, Metric=metric, Optimizer=optimizer,
-        InitialTransform=transform, InPlace=True)
-    shrink = [4, 2, 1] if min(fixed.spatial_shape) >= 32 else [2, 1]
-    voxels = float(np.prod(fixed.spatial_shape))
-    method.SetNumberOfLevels(len(shrink))
-    method.SetShrinkFactorsPerLevel(shrink)
-    method.SetSmoothingSigmasPerLevel([s / 2.0 for s in shrink[:-1]] + [0.0])
-    enums = itk.itkImageRegistrationMethodv4Python.itkImageRegistrationMethodv4Enums
-    method.SetMetricSamplingStrategy(enums.MetricSamplingStrategy_RANDOM)
-    method.SetMetricSamplingPercentagePerLevel([min(1.0, _SAMPLES_PER_LEVEL * s ** 3 / voxels) for s in shrink])
-    method.MetricSamplingReinitializeSeed(seed)
-    try:
-        method.Update()
-    except RuntimeError as exc:
-        raise FusionInputError(f"rigid registration of B to A failed: {str(exc).strip().splitlines()[-1]}") from exc
 
     lps = np.eye(4)
     lps[:3, :3] = np.array(itk.array_from_matrix(transform.GetMatrix()), dtype=np.float64)
     lps[:3, 3] = [float(v) for v in transform.GetOffset()]
     return _RAS_TO_LPS @ lps @ _RAS_TO_LPS  # the flip is its own inverse
+
+
+def _parameter_weights(fixed: Volume) -> tuple[list[float], str]:
+    """Optimiser weights of the versor transform's (rotation x, y, z, translation x, y, z), LPS, and a note.
+
+    A stack of thick slices (slice spacing >= :data:`THICK_SLICE_RATIO` x in-plane, slices normal to a scanner
+    axis) is registered in-plane: rotation about the slice normal and translation within the slice plane; the
+    slice positions stay those of the scanner. Between thick slices, mutual information has spurious optima
+    (interpolating two slices blurs noise away: on the sample pair, 1 x 1 x 5 mm, a half-slice shift scores
+    higher than the true alignment), so a through-plane estimate would be a guess. Otherwise all six are free.
+    """
+    spacing = fixed.spacing
+    axis = int(np.argmax(spacing))
+    if spacing[axis] < THICK_SLICE_RATIO * np.delete(spacing, axis).max():
+        return [1.0] * 6, ""
+    normal = (_RAS_TO_LPS[:3, :3] @ fixed.affine[:3, axis]) / spacing[axis]
+    physical = int(np.argmax(np.abs(normal)))
+    if abs(normal[physical]) < np.cos(np.radians(1.0)):
+        return [1.0] * 6, ""  # oblique slices: no scanner axis to keep
+    rotation = [1.0 if i == physical else 0.0 for i in range(3)]
+    translation = [0.0 if i == physical else 1.0 for i in range(3)]
+    return rotation + translation, (f"in-plane registration (slices {spacing[axis]:.3g} mm apart: the slice "
+                                    "positions are kept)")
+
+
+def _fixed_mask(fixed: Volume):
+    """ITK mask spatial object of ``fixed``'s grid without a border of about :data:`_MARGIN_MM`."""
+    import itk
+
+    shape = fixed.spatial_shape
+    mask = np.zeros(shape, dtype=np.float32)
+    margin = [min(int(np.ceil(_MARGIN_MM / s)), (n - 1) // 4) for s, n in zip(fixed.spacing, shape)]
+    mask[tuple(slice(m, n - m) for m, n in zip(margin, shape))] = 1
+    image = itk.cast_image_filter(to_itk_image(Volume(mask, fixed.affine)),
+                                  ttype=(itk.Image[itk.F, 3], itk.Image[itk.UC, 3]))
+    spatial = itk.ImageMaskSpatialObject[3].New()
+    spatial.SetImage(image)
+    spatial.Update()
+    return spatial
+
+
+def _metric(fixed_image, moving_image, mask):
+    import itk
+
+    image_type = itk.Image[itk.F, 3]
+    metric = itk.MattesMutualInformationImageToImageMetricv4[image_type, image_type].New(NumberOfHistogramBins=32)
+    metric.SetFixedImageMask(mask)
+    if fixed_image is not None:
+        metric.SetFixedImage(fixed_image)
+        metric.SetMovingImage(moving_image)
+    return metric
+
+
+def _mutual_information(fixed_image, moving_image, mask, transform) -> float:
+    """MI (nats) of the pair under ``transform`` at full resolution, on every voxel of the mask."""
+    metric = _metric(fixed_image, moving_image, mask)
+    metric.SetMovingTransform(transform)
+    metric.Initialize()
+    return -float(metric.GetValue())  # ITK minimises the negative MI
+
+
+def register_rigid(fixed: Volume, moving: Volume, iterations: int = 300) -> Registration:
+    """Rigid (versor) registration of ``moving`` (B) to ``fixed`` (A), checked (see the module docstring).
+
+    Starts from the identity (the scanners' coordinates) when the volumes overlap, else from aligned grid
+    centres; regular-step gradient descent over up to three resolution levels. Raises FusionInputError when ITK
+    fails or when a registration from aligned centres does not improve the match.
+    """
+    import itk
+
+    image_type = itk.Image[itk.F, 3]
+    fixed_image, moving_image = to_itk_image(fixed), to_itk_image(moving)
+    mask = _fixed_mask(fixed)
+    fixed_centre, moving_centre = (_RAS_TO_LPS[:3, :3] @ _centre(v) for v in (fixed, moving))
+    transform = itk.VersorRigid3DTransform[itk.D].New()
+    transform.SetCenter(fixed_centre.tolist())
+    overlapping = overlap_fraction(fixed, moving) >= MIN_OVERLAP
+    if not overlapping:  # unrelated coordinates: start from centred volumes
+        transform.SetTranslation((moving_centre - fixed_centre).tolist())
+    start = itk.VersorRigid3DTransform[itk.D].New()
+    start.SetFixedParameters(transform.GetFixedParameters())
+    start.SetParameters(transform.GetParameters())
+
+    metric = _metric(None, None, mask)
+    optimizer = itk.RegularStepGradientDescentOptimizerv4[itk.D].New(
+        LearningRate=1.0, MinimumStepLength=1e-4, GradientMagnitudeTolerance=1e-8, NumberOfIterations=iterations,
+        RelaxationFactor=0.5, ReturnBestParametersAndValue=True)
+    weights, scope = _parameter_weights(fixed)
+    optimizer.SetWeights(itk.OptimizerParameters[itk.D](weights))
+    optimizer.SetScalesEstimator(itk.RegistrationParameterScalesFromPhysicalShift[type(metric)].New(Metric=metric))
+    method = itk.ImageRegistrationMethodv4[image_type, image_type].New(
+        FixedImage=fixed_image, MovingImage=moving_image, Metric=metric, Optimizer=optimizer,
+        InitialTransform=transform, InPlace=True)
+    levels = [4, 2, 1] if min(fixed.spatial_shape) >= 32 else [2, 1]
+    finest = float(fixed.spacing.min())
+    method.SetNumberOfLevels(len(levels))
+    for level, factor in enumerate(levels):  # shrink each axis to about factor x the finest spacing
+        method.SetShrinkFactorsPerDimension(level, [max(1, int(round(factor * finest / s))) for s in fixed.spacing])
+    method.SetSmoothingSigmasPerLevel([factor / 2.0 if factor > 1 else 0.0 for factor in levels])
+    method.SetSmoothingSigmasAreSpecifiedInPhysicalUnits(False)
+    enums = itk.itkImageRegistrationMethodv4Python.itkImageRegistrationMethodv4Enums
+    method.SetMetricSamplingStrategy(enums.MetricSamplingStrategy_REGULAR)
+    voxels = float(np.prod(fixed.spatial_shape))
+    method.SetMetricSamplingPercentagePerLevel([min(1.0, _SAMPLES * f ** 3 / voxels) for f in levels])
+    method.MetricSamplingReinitializeSeed(1)
+    try:
+        method.Update()
+        before = _mutual_information(fixed_image, moving_image, mask, start)
+        after = _mutual_information(fixed_image, moving_image, mask, transform)
+    except RuntimeError as exc:
+        raise FusionInputError(f"rigid registration of B to A failed: {error_reason(exc)}") from exc
+    result = _judge(_itk_transform_to_ras(transform), before, after, overlapping)
+    if scope:
+        result.message += f"; {scope}"
+    return result
+
+
+def _judge(found: np.ndarray, before: float, after: float, overlapping: bool) -> Registration:
+    """Keep ``found`` only when it raises the MI by :data:`MIN_GAIN`; else the identity or an error."""
+    measure = f"mutual information {before:.3f} before, {after:.3f} after"
+    if after >= before * (1 + MIN_GAIN) and after > 0:
+        return Registration(found, before, after, True, f"registered B to A: {describe_rigid(found)} ({measure})")
+    if overlapping and max(rigid_error(found, np.eye(4))) < 0.1:
+        return Registration(np.eye(4), before, after, False, f"registration: the volumes are already aligned "
+                            f"(it found no better alignment than the scanner coordinates; {measure})")
+    if overlapping:
+        return Registration(np.eye(4), before, after, False,
+                            f"registration rejected: its result ({describe_rigid(found)}) did not improve the match "
+                            f"({measure}); the volumes are fused as they are, in scanner coordinates")
+    raise FusionInputError(
+        f"rigid registration could not align B to A ({measure}, {describe_rigid(found)}): the volumes do not "
+        "overlap in scanner coordinates and their contents do not match; check that they are of the same "
+        "patient, or align them in another tool first")
 
 
 def _centre(volume: Volume) -> np.ndarray:
@@ -77,6 +208,14 @@ def apply_rigid(a: Volume, b: Volume, transform: np.ndarray, reference: str) -> 
     if reference == "a":
         return a, Volume(b.array, np.linalg.inv(transform) @ b.affine)
     return Volume(a.array, transform @ a.affine), b
+
+
+def rigid_error(found: np.ndarray, expected: np.ndarray, point=(0.0, 0.0, 0.0)) -> tuple[float, float]:
+    """(rotation error in degrees, displacement error in mm at the RAS ``point``) between two rigid transforms."""
+    difference = np.linalg.inv(expected) @ found
+    cosine = np.clip((np.trace(difference[:3, :3]) - 1.0) / 2.0, -1.0, 1.0)
+    p = np.append(np.asarray(point, dtype=np.float64), 1.0)
+    return float(np.degrees(np.arccos(cosine))), float(np.linalg.norm((found @ p - expected @ p)[:3]))
 
 
 def describe_rigid(transform: np.ndarray) -> str:

@@ -1,8 +1,8 @@
-"""Slice-wise inference of the 2-D network over a volume pair, with MONAI's ``SliceInferer``.
+"""Slice-wise inference of the 2-D network over a volume pair, one slab of slices at a time.
 
-The two normalized volumes (same grid) are stacked as channels, the slice axis is moved first (contiguous
-slices), and ``SliceInferer`` feeds batches of whole slices to :class:`GuardedForward`, which runs them on the
-compute device and returns them to the CPU. It also
+For each slab (:func:`fuse_slab`) the two normalized arrays (same grid) are stacked as channels with the slice
+axis first, and :class:`GuardedForward` runs batches of whole slices on the compute device and returns them
+to the CPU - the one place where CUDA out-of-memory is handled (the Slicer module relies on it too). It also
 
 * checks the ``cancel`` flag before every batch (raising :class:`FusionCancelled`) and reports progress;
 * on a CUDA out-of-memory error halves its batch and retries; at one slice per batch it moves the network to
@@ -17,11 +17,10 @@ from typing import Callable
 
 import numpy as np
 import torch
-from monai.inferers import SliceInferer
 
 from .types import FusionCancelled, FusionInputError
 
-__all__ = ["resolve_device", "GuardedForward", "infer_slices", "MIN_SLICE_SIZE"]
+__all__ = ["resolve_device", "GuardedForward", "fuse_slab", "infer_slices", "MIN_SLICE_SIZE"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +50,7 @@ def _transfer(item, device: torch.device):
 
 
 class GuardedForward:
-    """The network as ``SliceInferer`` calls it: ``(n, 2, H, W)`` CPU tensor -> ``(n, 1, H, W)`` CPU tensor."""
+    """The network as the slab loop calls it: ``(n, 2, H, W)`` CPU tensor -> ``(n, 1, H, W)`` CPU tensor."""
 
     def __init__(self, network: torch.nn.Module, device: torch.device, batch_size: int, total: int,
                  progress: Callable[[float], None] | None = None, cancel: Callable[[], bool] | None = None,
@@ -104,27 +103,35 @@ class GuardedForward:
         return torch.cat(outputs)
 
 
+def fuse_slab(guarded: GuardedForward, a: np.ndarray, b: np.ndarray, axis: int) -> np.ndarray:
+    """Fuse a slab of slices (two same-shape float [0, 1] arrays, slices along ``axis``): float32 in [0, 1]."""
+    x = torch.empty((a.shape[axis], 2) + tuple(n for i, n in enumerate(a.shape) if i != axis), dtype=torch.float32)
+    x[:, 0] = torch.from_numpy(np.moveaxis(np.asarray(a, dtype=np.float32), axis, 0))
+    x[:, 1] = torch.from_numpy(np.moveaxis(np.asarray(b, dtype=np.float32), axis, 0))
+    with torch.inference_mode():
+        fused = guarded(x)[:, 0].numpy()
+    out = np.moveaxis(fused, 0, axis)
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
 def infer_slices(a: np.ndarray, b: np.ndarray, axis: int, network: torch.nn.Module, device: torch.device,
                  batch_size: int = 8, progress: Callable[[float], None] | None = None,
                  cancel: Callable[[], bool] | None = None,
                  notify: Callable[[str], None] | None = None) -> np.ndarray:
     """Fuse two same-shape float [0, 1] volumes slice by slice along ``axis``: float32 [0, 1] volume.
 
-    ``progress`` gets the fraction of slices done; ``cancel`` is polled before every batch.
+    ``progress`` gets the fraction of slices done; ``cancel`` is polled before every batch. Works slab by slab
+    (:func:`fuse_slab`), so no stacked copy of the two volumes is made.
     """
+    from .geometry import slab_size
+
     if a.shape != b.shape or a.ndim != 3:
         raise ValueError(f"expected two 3-D volumes of one shape, got {a.shape} and {b.shape}")
-    slices = a.shape[axis]
-    plane = tuple(n for i, n in enumerate(a.shape) if i != axis)
-    x = torch.empty((1, 2, slices) + plane, dtype=torch.float32)
-    x[0, 0] = torch.from_numpy(np.moveaxis(np.asarray(a, dtype=np.float32), axis, 0))
-    x[0, 1] = torch.from_numpy(np.moveaxis(np.asarray(b, dtype=np.float32), axis, 0))
-    guarded = GuardedForward(network.eval(), device, batch_size, slices, progress, cancel, notify)
-    inferer = SliceInferer(spatial_dim=0, roi_size=plane, sw_batch_size=batch_size, overlap=0.0, progress=False,
-                           sw_device=_CPU, device=_CPU)
-    with torch.inference_mode():
-        fused = inferer(x, guarded)
-    del x
-    out = np.ascontiguousarray(np.moveaxis(fused[0, 0].numpy(), 0, axis), dtype=np.float32)
-    np.clip(out, 0.0, 1.0, out=out)
+    guarded = GuardedForward(network.eval(), device, batch_size, a.shape[axis], progress, cancel, notify)
+    out = np.empty(a.shape, dtype=np.float32)
+    step = slab_size(a.shape, axis, batch_size)
+    for start in range(0, a.shape[axis], step):
+        index = [slice(None)] * 3
+        index[axis] = slice(start, start + step)
+        out[tuple(index)] = fuse_slab(guarded, a[tuple(index)], b[tuple(index)], axis)
     return out

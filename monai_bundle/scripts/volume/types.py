@@ -59,14 +59,16 @@ class FusionOptions:
     """Everything :func:`~scripts.volume.pipeline.fuse_volumes` lets the user choose.
 
     * ``task``: ``'CT-MRI'``, ``'PET-MRI'`` or ``'SPECT-MRI'`` (volume A is the CT/PET/SPECT, B the MRI).
-    * ``strength``: detail strength (the network's residual scale, 0 = plain mean), in [0, 2]; ``None``: the
-      task's default (:data:`scripts.task_defaults.DEFAULT_STRENGTH`).
+    * ``strength``: detail strength (the network's residual scale: 0 = plain mean, 1 = the model's full fusion),
+      in :data:`scripts.task_defaults.STRENGTH_RANGE`; ``None``: the task's default
+      (:data:`scripts.task_defaults.DEFAULT_STRENGTH`).
     * ``reference``: ``'auto'`` (the volume with the finer in-plane spacing), ``'a'`` or ``'b'``: the grid of
       the output; the other volume is resampled onto it.
     * ``slice_axis``: ``None`` (the reference's coarsest-spacing axis) or 0/1/2.
     * ``device``: ``'auto'`` (CUDA when available), ``'cuda'`` or ``'cpu'``.
     * ``batch_size``: slices per network call (halved on CUDA out-of-memory).
-    * ``register``: rigid registration of B to A (ITK, Mattes mutual information) before fusion.
+    * ``register``: rigid registration of B to A (ITK, Mattes mutual information) before fusion, kept only when
+      it improves the match (see :mod:`scripts.volume.registration`).
     * ``norm_a`` / ``norm_b``: override of the task's intensity preset: a preset name (see
       :data:`scripts.volume.normalize.NORM_PRESETS`) or a dict, e.g. ``{'kind': 'window', 'level': 40,
       'width': 80}`` or ``{'kind': 'percentile', 'low': 0.5, 'high': 99.5}``.
@@ -102,14 +104,17 @@ class FusionResult:
     """What :func:`~scripts.volume.pipeline.fuse_volumes_detailed` returns.
 
     ``fused`` is the output; ``a`` and ``b`` are the normalized inputs on the same grid (``a`` is the RGB
-    pseudo-colour image in colour mode), ready for display or metrics. ``notes`` are the messages given to the
-    user (geometry differences, device fall-backs); ``timings`` the seconds spent per stage.
+    pseudo-colour image in colour mode), ready for display or metrics - ``None`` unless kept (``keep_inputs``).
+    ``notes`` are the messages given to the user (geometry differences, device fall-backs, warnings starting with
+    ``warning:``); ``timings`` the seconds spent per stage; ``registration`` the checked rigid registration
+    (:class:`scripts.volume.registration.Registration`, with the mutual information before and after) or None.
     """
 
     fused: Volume
-    a: Volume
-    b: Volume
+    a: Volume | None
+    b: Volume | None
     reference: str
     slice_axis: int
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    registration: Any = None
