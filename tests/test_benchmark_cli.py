@@ -122,3 +122,38 @@ def test_method_names():
         "mean", "max", "blend@0.05", "blend@0.3", "adafuse", "wdualmine@0.5"]
     with pytest.raises(ValueError):
         expand_methods(["nope"])
+    sweep = expand_methods(["select", "select@0.3"], lams=[0.25, 1])
+    assert [m.label for m in sweep] == ["select@0.25", "select@1", "select@0.3"]
+    assert [m.label for m in expand_methods(["select"])] == ["select@0.5"]
+
+
+def test_dominance_check_names_the_baselines_at_least_as_good_on_all_six_metrics():
+    from training.report import DOMINANCE_METRICS, dominance_lines, dominated_by
+
+    def row(**values):
+        return {m: {"mean": values.get(m, 1.0), "std": 0.0, "median": values.get(m, 1.0), "n": 3}
+                for m in DOMINANCE_METRICS}
+
+    summary = {"mean": row(Qabf=0.3), "select@0.5": row(Qabf=0.6), "gain@1.1": row(MI=0.5, Qabf=0.9),
+               "wdualmine@0.5": row(Qabf=0.5), "wdualmine@1": row(Qabf=0.7)}
+    assert dominated_by(summary, "wdualmine@0.5", ["mean", "select@0.5", "gain@1.1"]) == ["select@0.5"]
+    assert dominated_by(summary, "wdualmine@1", ["mean", "select@0.5", "gain@1.1"]) == []
+    lines = dominance_lines(summary)
+    assert "| wdualmine@0.5 | dominated by select@0.5 |" in lines
+    assert "| wdualmine@1 | not dominated |" in lines
+
+
+def test_ablation_table_lists_the_rules_once_and_every_variant(tmp_path):
+    from scripts.metrics import METRIC_NAMES
+    from training.ablation_table import table
+    from training.report import write_csv
+
+    for variant, qabf in (("full", 0.6), ("no_gate", 0.5)):
+        rows = [{"name": "1", "method": method, **{m: value for m in METRIC_NAMES}}
+                for method, value in (("mean", 0.3), ("select@1", 0.55), ("wdualmine@1", qabf))]
+        (tmp_path / variant / "bench").mkdir(parents=True)
+        write_csv(rows, tmp_path / variant / "bench" / "metrics.csv")
+    lines = table(tmp_path, ["full", "no_gate", "missing"])
+    names = [line.split("|")[1].strip() for line in lines[2:]]
+    assert names == ["mean", "select@1", "full λ@1", "no_gate λ@1", "missing"]
+    assert "0.600" in lines[4] and "0.500" in lines[5] and "not run" in lines[6]

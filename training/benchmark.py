@@ -149,7 +149,7 @@ def _montage_cases(fused: Path, pairs: Sequence[dict], methods: Sequence[str], c
 
 
 def evaluate(data: Path, task: str, split: str, fused: Path, workers: int = 2, montage_cases: int = 3,
-             command: str = "", every: int = 1) -> dict:
+             command: str = "", every: int = 1, montage_methods: Sequence[str] | None = None) -> dict:
     """Score every method folder under ``fused``; write metrics.csv, report.md and the figures there."""
     pairs = select_pairs(data, task, split, every)
     methods = method_folders(fused, pairs)
@@ -184,7 +184,9 @@ def evaluate(data: Path, task: str, split: str, fused: Path, workers: int = 2, m
     plots.tradeoff(summary, fused / "tradeoff_cc_qabf.png", f"{title}: CC vs Qabf")
     plots.tradeoff(summary, fused / "tradeoff_mi_qabf.png", f"{title}: MI vs Qabf", x="MI")
     print("\n".join(dominance_lines(summary)))
-    plots.montage(_montage_cases(fused, [job[0] for job in jobs], methods, montage_cases), fused / "montage.png")
+    if montage_cases > 0:
+        shown = [m for m in montage_methods if m in methods] if montage_methods else methods
+        plots.montage(_montage_cases(fused, [job[0] for job in jobs], shown, montage_cases), fused / "montage.png")
     print(f"evaluated {len(jobs)} pairs x {len(methods)} methods in {elapsed:.1f} s -> {fused / 'report.md'}")
     return summary
 
@@ -218,7 +220,9 @@ def _parser() -> argparse.ArgumentParser:
     scoring = argparse.ArgumentParser(add_help=False)
     scoring.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
                          help="processes computing metrics (default min(2, cores))")
-    scoring.add_argument("--montage-cases", type=int, default=3)
+    scoring.add_argument("--montage-cases", type=int, default=3, help="validation cases in montage.png (0: none)")
+    scoring.add_argument("--montage-methods", default=None,
+                         help="comma-separated method folders shown in montage.png, in order (default: all)")
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -242,7 +246,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"fused with {len(methods)} methods in {time.perf_counter() - start:.1f} s -> {args.out}")
     if args.command in ("evaluate", "run"):
         fused = args.fused if args.command == "evaluate" else args.out
-        evaluate(args.data, args.task, args.split, fused, args.workers, args.montage_cases, command, args.every)
+        evaluate(args.data, args.task, args.split, fused, args.workers, args.montage_cases, command, args.every,
+                 args.montage_methods.split(",") if args.montage_methods else None)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ from scripts.task_defaults import default_strength; print(default_strength('$tas
   rm -rf "$out"
   $PY training/benchmark.py run --task "$task" --data "$DATA" --split val --out "$out" --threads 1 \
       --methods wdualmine,mean,max,dwt,lp,gff,blend,gain,select --strength 0.1 0.25 "$default" 0.5 0.75 1.0 \
-      --mu 0.05 0.1 0.3 --gain 1.05 1.1 1.2 1.3 --lam 0.1 0.25 0.5 0.75 1.0
+      --mu 0.05 0.1 0.3 --gain 1.05 1.1 1.2 1.3 --lam 0.1 0.25 0.5 0.75 1.0 \
+      --montage-methods "mean,wdualmine@$default,wdualmine@1,select@0.75,gff"
   dest=monai_bundle/docs/benchmark/$slug
   mkdir -p "$dest"
   cp "$out"/report.md "$out"/*.png "$dest"/

@@ -100,7 +100,7 @@ class SaliencySelectionLoss(nn.Module):
     w = sigmoid(2R) and w*, weighted per pixel by |I1 - I2| (only there does the choice change the output) and
     computed on the logits, so its gradient never vanishes as w saturates."""
 
-    def __init__(self, sigma: float = 2.0, beta: float = 2.0, tau: float = 0.1, eps: float = 1e-3):
+    def __init__(self, sigma: float = 2.0, beta: float = 2.0, tau: float = 0.03, eps: float = 1e-3):
         super().__init__()
         self.smooth = GaussianFilter(spatial_dims=2, sigma=sigma)
         self.beta, self.tau, self.eps = beta, tau, eps
@@ -143,7 +143,7 @@ class WDualMineLoss(nn.Module):
 
     def __init__(self, w_avg: float = 5.0, w_grad: float = 2.0, w_cc: float = 1.0, w_mi: float = 0.1,
                  w_rec: float = 0.1, temperature: float = 0.5, avg_norm: str = "l1", w_sal: float = 0.0,
-                 w_tv: float = 0.0, saliency_sigma: float = 2.0, saliency_beta: float = 2.0, saliency_tau: float = 0.1):
+                 w_tv: float = 0.0, saliency_sigma: float = 2.0, saliency_beta: float = 2.0, saliency_tau: float = 0.03):
         super().__init__()
         self.weights = {"avg": w_avg, "grad": w_grad, "cc": w_cc, "mi": w_mi, "rec": w_rec, "sal": w_sal,
                         "tv": w_tv}
