@@ -126,7 +126,8 @@ def test_process_creates_a_displayed_output_on_the_reference_grid_in_the_same_st
 
     reference, second = add_pair(fake)
     progress = []
-    output = logic.process(reference, second, FusionSettings(device="cpu", batch_size=2), progress.append)
+    settings = FusionSettings(device="cpu", batch_size=2, reference="a")
+    output = logic.process(reference, second, settings, progress.append)
     assert output.GetClassName() == "vtkMRMLScalarVolumeNode"
     assert output.GetName() == "CT + MR fused (CT-MRI)"
     assert output.voxels.shape == reference.voxels.shape and output.voxels.dtype == np.float32
@@ -149,9 +150,35 @@ def test_mri_on_another_grid_is_resampled_onto_the_reference(logic, fake):
     coarse = np.diag([-1.8, -1.8, 3.0, 1.0])
     coarse[:3, 3] = (20.0, 15.0, -6.0)
     reference, second = add_pair(fake, mri_affine=coarse)
-    output = logic.process(reference, second, FusionSettings(device="cpu"))
+    output = logic.process(reference, second, FusionSettings(device="cpu", reference="a"))
     assert output.voxels.shape == reference.voxels.shape
     np.testing.assert_allclose(output.ijk_to_ras, reference.ijk_to_ras)
+
+
+def test_the_output_grid_is_the_mri_by_default(logic, fake):
+    """Default reference: the MRI's grid (shape and geometry), shown over the MRI; the CT is resampled onto it."""
+    from WDualMineLib.parameters import FusionSettings
+
+    finer = np.diag([-0.8, -0.8, 2.0, 1.0])
+    finer[:3, 3] = (20.0, 15.0, -6.0)
+    reference, second = add_pair(fake, mri_affine=finer)
+    output = logic.process(reference, second, FusionSettings(device="cpu"))
+    assert output.voxels.shape == second.voxels.shape
+    np.testing.assert_allclose(output.ijk_to_ras, second.ijk_to_ras)
+    assert fake.layers[-1]["background"] is second
+    assert logic.gridNode(reference, second, FusionSettings()) is second
+
+
+def test_the_same_node_as_both_inputs_is_refused(logic, fake):
+    from WDualMineLib.parameters import FusionSettings
+
+    reference, _ = add_pair(fake)
+    before = set(fake.scene.nodes)
+    with pytest.raises(ValueError, match="'CT' is selected as both inputs"):
+        logic.process(reference, reference, FusionSettings(device="cpu"))
+    with pytest.raises(ValueError, match="selected as both inputs"):
+        logic.preview(reference, reference, FusionSettings(device="cpu"))
+    assert set(fake.scene.nodes) == before
 
 
 def test_parent_transforms_are_applied_and_non_linear_ones_refused(logic, fake):
@@ -236,13 +263,17 @@ def test_preview_equals_the_same_slice_of_the_full_result(logic, fake):
     seen = []
     fuse = logic.runner.fuse
     logic.runner.fuse = lambda a, b, settings, **kwargs: seen.append(settings) or fuse(a, b, settings, **kwargs)
-    settings = FusionSettings(task="PET-MRI", device="cpu", register=True)
-    preview, _ = logic.preview(reference, second, settings)
-    (used,) = seen
-    assert not used.register and used.slice_axis == 2 and used.norm_a.kind == "window"
-    settings.register = False
-    output = logic.process(reference, second, settings)
-    np.testing.assert_allclose(preview.voxels[0], output.voxels[1], atol=2e-3)
+    for grid, scaled in (("a", reference), ("b", second)):
+        scaled.voxels[3] *= 3.0 if grid == "b" else 1.0  # the MRI's percentiles too, when it is the grid
+        seen.clear()
+        settings = FusionSettings(task="PET-MRI", device="cpu", register=True, reference=grid)
+        preview, _ = logic.preview(reference, second, settings)
+        (used,) = seen
+        assert not used.register and used.slice_axis == 2 and getattr(used, f"norm_{grid}").kind == "window"
+        settings.register = False
+        output = logic.process(reference, second, settings)
+        np.testing.assert_allclose(preview.voxels[0], output.voxels[1], atol=2e-3)
+        logic.removePreview(preview)
 
 
 def test_dependency_installer_uses_slicer_pip_and_dialogs(module, fake):

@@ -47,7 +47,7 @@ def test_options_kwargs_build_the_bundle_fusion_options():
 
     settings = FusionSettings(task="SPECT-MRI", slice_axis=-1, norm_a=NormOverride("percentile", 0.5, 99.5))
     options = FusionOptions(**settings.options_kwargs())
-    assert options.task == "SPECT-MRI" and options.reference == "a" and options.slice_axis is None
+    assert options.task == "SPECT-MRI" and options.reference == "b" and options.slice_axis is None
     assert options.norm_a == {"kind": "percentile", "low": 0.5, "high": 99.5} and options.norm_b is None
     assert FusionOptions(**FusionSettings(slice_axis=2).options_kwargs()).slice_axis == 2
 
@@ -75,3 +75,32 @@ def test_invalid_task_or_device_is_refused():
         FusionSettings(task="CT-PET").options_kwargs()
     with pytest.raises(ValueError, match="device"):
         dataclasses.replace(FusionSettings(), device="tpu").options_kwargs()
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("Strength", "abc", "parameter Strength .* must be a float, got 'abc'"),
+    ("BatchSize", "two", "parameter BatchSize .* must be a int"),
+    ("Register", "maybe", "parameter Register .* must be true or false"),
+])
+def test_a_bad_parameter_node_value_names_the_parameter(name, text, message):
+    node = ParameterNode()
+    node.SetParameter(name, text)
+    with pytest.raises(ValueError, match=message):
+        load_settings(node)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"batch_size": 0}, "Slices per batch must be at least 1"),
+    ({"strength": 5.0}, r"strength must be in \[0, 1\]"),
+    ({"strength": -0.1}, r"strength must be in \[0, 1\]"),
+    ({"reference": "ct"}, "unknown output grid"),
+])
+def test_out_of_range_settings_are_refused_not_corrected(changes, message):
+    with pytest.raises(ValueError, match=message):
+        FusionSettings(**changes).options_kwargs()
+
+
+def test_the_slicer_runner_has_no_out_of_memory_loop_of_its_own():
+    """The bundle's GuardedForward is the one CUDA out-of-memory retry loop (halve the batch, then the CPU)."""
+    source = (Path(__file__).resolve().parents[1] / "WDualMineExtension" / "WDualMineLib" / "runner.py").read_text()
+    assert "OutOfMemoryError" not in source and "GuardedForward" in source

@@ -164,8 +164,8 @@ def test_live_preview_is_debounced_and_follows_the_slider(widget, fake):
     preview = widget.panel._previewNode
     assert preview is not None and preview.voxels.shape == (1, 18, 20)
     first = preview.voxels.copy()
-    widget.ui.strengthSlider.value = 1.5
-    widget.ui.strengthSlider.value = 1.6  # two moves, one fusion
+    widget.ui.strengthSlider.value = 0.9
+    widget.ui.strengthSlider.value = 1.0  # two moves, one fusion
     fake.fire_timers()
     assert widget.panel._previewNode is preview and (preview.voxels != first).any()
     red.InvokeEvent("ModifiedEvent")  # the Red view moved: a new preview is scheduled
@@ -183,3 +183,24 @@ def test_scene_close_resets_the_panel_to_a_new_parameter_node(widget, fake):
     assert widget.ui.strengthSlider.value == DEFAULT_STRENGTH["CT-MRI"] and widget.ui.referenceVolumeSelector.currentNode() is None
     widget.cleanup()
     assert fake.scene.observers == {}
+
+
+def test_the_strength_slider_spans_the_documented_range(widget, fake):
+    """One range for the docstring, the command line and the slider: the bundle's STRENGTH_RANGE."""
+    from scripts.task_defaults import STRENGTH_RANGE
+
+    slider = widget.ui.strengthSlider
+    assert (slider.minimum, slider.maximum) == STRENGTH_RANGE
+    slider.value = STRENGTH_RANGE[1] + 3.0
+    assert slider.value == STRENGTH_RANGE[1]
+
+
+def test_the_panel_names_the_output_grid(widget, fake):
+    """The output grid is a choice (default: the MRI), and the status line names the grid used."""
+    reference, second = choose_inputs(widget, fake)
+    assert widget.panel.readSettings().reference == "b"
+    widget.ui.applyButton.clicked.emit(False)
+    assert f"on the grid of '{second.GetName()}'" in widget.ui.statusLabel.text
+    widget.ui.referenceComboBox.currentIndex = 1
+    assert widget.panel.readSettings().reference == "a"
+    assert widget.panel._parameterNode.GetParameter("Reference") == "a"

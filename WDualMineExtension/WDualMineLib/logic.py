@@ -24,8 +24,19 @@ class FusionLogic:
         self.dependencies = dependencies or DependencyInstaller()
 
     def _inputs(self, referenceNode, secondNode):
+        """Bundle volumes of the two nodes; the same node twice is refused (a fusion of a volume with itself)."""
+        if referenceNode is None or secondNode is None:
+            raise ValueError("Select both input volumes: the CT/PET/SPECT volume and the MRI volume.")
+        if referenceNode is secondNode or referenceNode.GetID() == secondNode.GetID():
+            raise ValueError(f"'{referenceNode.GetName()}' is selected as both inputs; select the CT/PET/SPECT "
+                             "volume and the MRI volume.")
         make = self.runner.make_volume
         return scene.volume_from_node(referenceNode, make), scene.volume_from_node(secondNode, make)
+
+    @staticmethod
+    def gridNode(referenceNode, secondNode, settings: FusionSettings):
+        """The node whose grid the output takes (``settings.reference``: the MRI by default)."""
+        return secondNode if settings.reference == "b" else referenceNode
 
     def process(
         self,
@@ -36,7 +47,8 @@ class FusionLogic:
         cancel: Callable[[], bool] | None = None,
         notify: Callable[[str], None] | None = None,
     ):
-        """Fuse the two volume nodes into a new node on the reference's grid; ``None`` when cancelled.
+        """Fuse the CT/PET/SPECT node (``referenceNode``, input A) and the MRI node (``secondNode``) into a new node
+        on the grid of the node ``settings.reference`` names (:meth:`gridNode`); ``None`` when cancelled.
 
         ``progress(fraction)`` and ``cancel()`` are polled between slice batches; ``notify(message)`` receives
         the pipeline's notes for the user (geometry differences, device fall-backs). The output node is created
@@ -49,10 +61,10 @@ class FusionLogic:
         except self.runner.pipeline.FusionCancelled:
             return None
         name = output_name(referenceNode.GetName(), secondNode.GetName(), settings.task)
-        return scene.add_output_node(fused, name, referenceNode)
+        return scene.add_output_node(fused, name, self.gridNode(referenceNode, secondNode, settings))
 
     def preview(self, referenceNode, secondNode, settings: FusionSettings, previewNode=None, previousKey=None):
-        """Fuse the reference slice under the Red view into the preview node: ``(preview node, key)``.
+        """Fuse the slice of the output grid under the Red view into the preview node: ``(preview node, key)``.
 
         ``key`` identifies what was fused (inputs, slice, settings); when it equals ``previousKey`` the existing
         preview is kept. Returns ``(None, None)`` (removing the preview) when the Red view misses the volume.
@@ -62,9 +74,10 @@ class FusionLogic:
             self.removePreview(previewNode)
             return None, None
         a, b = self._inputs(referenceNode, secondNode)
-        axis = slice_axis_for_normal(a.affine, plane[0])
-        index = slice_index_for_point(a.affine, axis, plane[1])
-        if not 0 <= index < a.array.shape[axis]:
+        grid = b if settings.reference == "b" else a
+        axis = slice_axis_for_normal(grid.affine, plane[0])
+        index = slice_index_for_point(grid.affine, axis, plane[1])
+        if not 0 <= index < grid.array.shape[axis]:
             self.removePreview(previewNode)
             return None, None
         key = (referenceNode.GetID(), secondNode.GetID(), axis, index, tuple(settings.to_parameters().items()))

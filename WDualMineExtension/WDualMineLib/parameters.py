@@ -20,10 +20,23 @@ DEVICES = ("auto", "cuda", "cpu")
 NORM_KINDS = ("auto", "window", "percentile")
 #: Slice axes offered to the user: -1 lets the pipeline choose, else the voxel axis i, j or k.
 SLICE_AXES = (-1, 0, 1, 2)
+#: The grid of the output: ``b`` the MRI (the default: usually the finer grid) or ``a`` the CT/PET/SPECT.
+REFERENCES = ("b", "a")
+
+
+def _task_defaults():
+    """The bundle's ``scripts/task_defaults.py`` (plain Python, no torch: usable before installing packages)."""
+    return bundle.import_bundle_module(bundle.find_bundle(), "task_defaults")
+
 
 def task_default_strength(task: str) -> float:
-    """The bundle's default detail strength of ``task`` (``scripts/task_defaults.py``: plain Python, no torch)."""
-    return bundle.import_bundle_module(bundle.find_bundle(), "task_defaults").default_strength(task)
+    """The bundle's default detail strength of ``task``."""
+    return _task_defaults().default_strength(task)
+
+
+def strength_range() -> tuple[float, float]:
+    """The documented strength range (the bundle's ``STRENGTH_RANGE``), the bounds of the panel's slider."""
+    return tuple(_task_defaults().STRENGTH_RANGE)
 
 
 REFERENCE_ROLE = "ReferenceVolume"
@@ -67,22 +80,28 @@ class FusionSettings:
     color: bool = False
     batch_size: int = 8
     preview: bool = False
+    reference: str = "b"
     norm_a: NormOverride = field(default_factory=NormOverride)
     norm_b: NormOverride = field(default_factory=NormOverride)
 
     def options_kwargs(self) -> dict:
-        """Keyword arguments of the bundle's ``FusionOptions``; the reference volume is input ``a``."""
+        """Keyword arguments of the bundle's ``FusionOptions`` (input ``a`` is the CT/PET/SPECT, ``b`` the MRI);
+        a ValueError names the setting that is out of range (the same checks as the command line)."""
         if self.task not in TASKS:
             raise ValueError(f"unknown task {self.task!r}; expected one of {TASKS}")
         if self.device not in DEVICES:
             raise ValueError(f"unknown device {self.device!r}; expected one of {DEVICES}")
+        if self.reference not in REFERENCES:
+            raise ValueError(f"unknown output grid {self.reference!r}; expected one of {REFERENCES}")
+        if int(self.batch_size) < 1:
+            raise ValueError(f"Slices per batch must be at least 1, got {self.batch_size}")
         return {
             "task": self.task,
-            "strength": float(self.strength),
-            "reference": "a",
+            "strength": _task_defaults().check_strength(self.strength),
+            "reference": self.reference,
             "slice_axis": None if self.slice_axis < 0 else int(self.slice_axis),
             "device": self.device,
-            "batch_size": max(1, int(self.batch_size)),
+            "batch_size": int(self.batch_size),
             "register": bool(self.register),
             "norm_a": self.norm_a.to_option(),
             "norm_b": self.norm_b.to_option(),
@@ -112,7 +131,7 @@ class FusionSettings:
         for name, owner, attr in _leaves(settings):
             text = parameters.get(name, "")
             if text != "":
-                setattr(owner, attr, _parse(text, type(getattr(owner, attr))))
+                setattr(owner, attr, _parse(name, text, type(getattr(owner, attr))))
         return settings
 
 
@@ -132,11 +151,19 @@ def _leaves(settings: FusionSettings):
             yield _parameter_name(f.name), settings, f.name
 
 
-def _parse(text: str, kind: type):
-    """Text from the parameter node -> a value of the setting's type."""
+def _parse(name: str, text: str, kind: type):
+    """Text of parameter ``name`` from the parameter node -> a value of the setting's type; a ValueError that
+    names the parameter when the text is not one (e.g. a scene edited by hand)."""
     if kind is bool:
-        return text.strip().lower() in ("true", "1", "yes")
-    return kind(text)
+        word = text.strip().lower()
+        if word not in ("true", "1", "yes", "false", "0", "no"):
+            raise ValueError(f"parameter {name} of the W-DUALMINE parameter node must be true or false, got {text!r}")
+        return word in ("true", "1", "yes")
+    try:
+        return kind(text)
+    except ValueError:
+        raise ValueError(f"parameter {name} of the W-DUALMINE parameter node must be a {kind.__name__}, got "
+                         f"{text!r}; set it again in the module panel") from None
 
 
 def save_settings(parameter_node, settings: FusionSettings) -> None:

@@ -2,7 +2,8 @@
 
 :class:`FusionRunner` imports ``scripts.volume`` and ``scripts.weights`` from the bundle on first use and keeps
 the loaded network between runs (the pipeline sets its ``strength`` from the options, moves it to the device,
-halves the batch on CUDA out-of-memory and falls back to the CPU, reporting each step through ``notify``).
+halves the batch on CUDA out-of-memory and falls back to the CPU, reporting each step through ``notify``: the
+bundle's ``GuardedForward`` is the one out-of-memory loop, this module has none of its own).
 Slicer's Python runs in the GUI thread, so the caller passes a ``progress`` callback that calls
 ``slicer.app.processEvents()``: that keeps the UI responsive and the Cancel button clickable while the
 pipeline works slice batch by slice batch.
@@ -68,7 +69,8 @@ class FusionRunner:
         cancel: Callable[[], bool] | None = None,
         notify: Callable[[str], None] | None = None,
     ):
-        """Fuse reference ``a`` with second volume ``b``: a ``Volume`` on ``a``'s grid, values in [0, 1].
+        """Fuse ``a`` (CT/PET/SPECT) with the MRI ``b``: a ``Volume`` on the grid ``settings.reference`` names,
+        values in [0, 1].
 
         Raises the pipeline's ``FusionInputError`` (bad input or options, no GPU for ``cuda``) and
         ``FusionCancelled`` (``cancel()`` returned True).
@@ -79,18 +81,21 @@ class FusionRunner:
         )
 
     def fuse_slice(self, a, b, settings: FusionSettings, axis: int, index: int):
-        """Fuse only voxel slice ``index`` along ``axis`` of ``a`` (the live preview): a one-slice ``Volume``.
+        """Fuse only voxel slice ``index`` along ``axis`` of the output grid (``settings.reference``: the MRI
+        ``b`` or ``a``) - the live preview: a one-slice ``Volume``.
 
-        A percentile normalisation of ``a`` is replaced by the window that the same percentiles give over the
-        whole volume, so the slice looks as it will in the full result. Registration is a whole-volume step, so
-        the preview runs without it.
+        A percentile normalisation of the sliced volume is replaced by the window that the same percentiles give
+        over the whole volume, so the slice looks as it will in the full result. Registration is a whole-volume
+        step, so the preview runs without it.
         """
         normalize = bundle.import_bundle_module(self.bundle_dir, "volume.normalize")
-        spec = normalize.resolve_norm(settings.task, "a", settings.norm_a.to_option())
-        norm_a = settings.norm_a
+        side = settings.reference
+        grid = b if side == "b" else a
+        override = settings.norm_b if side == "b" else settings.norm_a
+        spec = normalize.resolve_norm(settings.task, side, override.to_option())
         if spec["kind"] == "percentile":
-            width, level = window_level(a.array, spec["low"], spec["high"])
-            norm_a = NormOverride("window", level, width)
-        array, affine = single_slice(a.array, a.affine, axis, index)
-        one_slice = dataclasses.replace(settings, slice_axis=axis, register=False, norm_a=norm_a)
-        return self.fuse(self.make_volume(array, affine), b, one_slice)
+            width, level = window_level(grid.array, spec["low"], spec["high"])
+            override = NormOverride("window", level, width)
+        one = self.make_volume(*single_slice(grid.array, grid.affine, axis, index))
+        one_slice = dataclasses.replace(settings, slice_axis=axis, register=False, **{f"norm_{side}": override})
+        return self.fuse(*((a, one) if side == "b" else (one, b)), one_slice)

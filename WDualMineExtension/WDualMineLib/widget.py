@@ -14,14 +14,15 @@ import qt
 import slicer
 
 from .parameters import (
-    COLOR_TASKS, DEVICES, NORM_KINDS, OUTPUT_ROLE, REFERENCE_ROLE, SECOND_ROLE, SLICE_AXES, TASKS,
-    FusionSettings, NormOverride, load_settings, save_settings, task_default_strength,
+    COLOR_TASKS, DEVICES, NORM_KINDS, OUTPUT_ROLE, REFERENCE_ROLE, REFERENCES, SECOND_ROLE, SLICE_AXES, TASKS,
+    FusionSettings, NormOverride, load_settings, save_settings, strength_range, task_default_strength,
 )
 
 TASK_LABELS = {"CT-MRI": "CT \u2013 MRI", "PET-MRI": "PET \u2013 MRI", "SPECT-MRI": "SPECT \u2013 MRI"}
 DEVICE_LABELS = {"auto": "Automatic (GPU if available)", "cuda": "CUDA (GPU)", "cpu": "CPU"}
 AXIS_LABELS = {-1: "Automatic", 0: "I (voxel axis 0)", 1: "J (voxel axis 1)", 2: "K (voxel axis 2)"}
 NORM_LABELS = {"auto": "Task default", "window": "Window (level, width)", "percentile": "Percentiles (low, high)"}
+REFERENCE_LABELS = {"b": "MRI (default: usually the finer grid)", "a": "CT / PET / SPECT"}
 PERCENTILE_DEFAULTS = (0.5, 99.5)
 PREVIEW_DELAY_MS = 300
 
@@ -47,13 +48,15 @@ class FusionPanel:
         self._fill(ui.taskComboBox, [TASK_LABELS[t] for t in TASKS])
         self._fill(ui.deviceComboBox, [DEVICE_LABELS[d] for d in DEVICES])
         self._fill(ui.sliceAxisComboBox, [AXIS_LABELS[a] for a in SLICE_AXES])
+        self._fill(ui.referenceComboBox, [REFERENCE_LABELS[r] for r in REFERENCES])
+        ui.strengthSlider.minimum, ui.strengthSlider.maximum = strength_range()  # the one documented range
         for combo in (ui.normAKindComboBox, ui.normBKindComboBox):
             self._fill(combo, [NORM_LABELS[k] for k in NORM_KINDS])
         ui.progressBar.hide()
         for selector in (ui.referenceVolumeSelector, ui.secondVolumeSelector):
             selector.connect("currentNodeChanged(vtkMRMLNode*)", self.onGuiChanged)  # not the (bool) overload
         ui.taskComboBox.currentIndexChanged.connect(self.onTaskChanged)
-        for combo in (ui.taskComboBox, ui.deviceComboBox, ui.sliceAxisComboBox):
+        for combo in (ui.taskComboBox, ui.deviceComboBox, ui.sliceAxisComboBox, ui.referenceComboBox):
             combo.currentIndexChanged.connect(self.onGuiChanged)
         ui.normAKindComboBox.currentIndexChanged.connect(lambda *_: self.onNormKindChanged("A"))
         ui.normBKindComboBox.currentIndexChanged.connect(lambda *_: self.onNormKindChanged("B"))
@@ -93,6 +96,7 @@ class FusionPanel:
         ui.taskComboBox.currentIndex = TASKS.index(settings.task)
         ui.deviceComboBox.currentIndex = DEVICES.index(settings.device)
         ui.sliceAxisComboBox.currentIndex = SLICE_AXES.index(settings.slice_axis)
+        ui.referenceComboBox.currentIndex = REFERENCES.index(settings.reference)
         ui.strengthSlider.value = settings.strength
         ui.batchSizeSpinBox.value = settings.batch_size
         ui.previewCheckBox.checked = settings.preview
@@ -124,6 +128,7 @@ class FusionPanel:
             strength=float(ui.strengthSlider.value),
             device=DEVICES[ui.deviceComboBox.currentIndex],
             slice_axis=SLICE_AXES[ui.sliceAxisComboBox.currentIndex],
+            reference=REFERENCES[ui.referenceComboBox.currentIndex],
             register=bool(ui.registerCheckBox.checked),
             color=bool(ui.colorCheckBox.checked),
             batch_size=int(ui.batchSizeSpinBox.value),
@@ -216,7 +221,9 @@ class FusionPanel:
             self._parameterNode.SetNodeReferenceID(OUTPUT_ROLE, output.GetID())
             self.ui.previewCheckBox.checked = False  # the result replaces the preview in the Red view
             elapsed = time.time() - self._startTime
-            self._status(f"Created '{output.GetName()}' in {elapsed:.1f} s." + "".join(f"\n- {n}" for n in notes))
+            grid = self.logic.gridNode(reference, second, settings).GetName()
+            self._status(f"Created '{output.GetName()}' on the grid of '{grid}' in {elapsed:.1f} s."
+                         + "".join(f"\n- {n}" for n in notes))
 
     def _isCancelRequested(self) -> bool:
         return self._cancelRequested
@@ -295,7 +302,7 @@ class FusionPanel:
             self._status(f"Preview failed: {error}")
             return
         if self._previewNode is None:
-            self._status("Preview: the Red view does not cross the reference volume.")
+            self._status("Preview: the Red view does not cross the output grid's volume.")
 
     def clearPreview(self) -> None:
         """Remove the preview node (it is never saved with the scene)."""
