@@ -11,33 +11,15 @@ import json
 
 import numpy as np
 import pytest
-import torch
-from test_volume_support import MeanFusionNet, last_decoder_layer, make_affine, smooth_volume
+from test_volume_support import CHANNELS, MeanFusionNet, make_affine, small_models, smooth_volume
 
 from scripts.volume import FusionOptions, fuse_volumes, load_volume, save_volume
 
-CHANNELS = [4, 8, 8, 16]
-
-
-def config_network(bundle_root, **overrides):
-    """``network_def`` of configs/inference.json (the shipped architecture, whatever it is) with overrides."""
-    from monai.bundle import ConfigParser
-
-    parser = ConfigParser()
-    parser.read_config(str(bundle_root / "configs" / "inference.json"))
-    parser.update({"bundle_root": str(bundle_root), **overrides})
-    return parser.get_parsed_content("network_def")
 
 
 @pytest.fixture
 def models_dir(tmp_path, bundle_root):
-    folder = tmp_path / "models"
-    folder.mkdir()
-    torch.manual_seed(0)
-    network = config_network(bundle_root, channels=CHANNELS)
-    torch.nn.init.normal_(last_decoder_layer(network).weight, std=0.1)  # a non-zero residual: strength matters
-    torch.save(network.state_dict(), folder / "model.pt")
-    return folder
+    return small_models(tmp_path / "models", bundle_root)
 
 
 @pytest.fixture

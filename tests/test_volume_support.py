@@ -13,6 +13,9 @@ import torch
 
 from scripts.volume import Volume
 
+#: Encoder widths of the small W-DUALMINE the command-line tests use (the configs' ``channels`` override).
+CHANNELS = [4, 8, 8, 16]
+
 
 class MeanFusionNet(torch.nn.Module):
     """Stand-in for W-DUALMINE: ``weight_a * A + weight_b * B`` per pixel; records the batch shapes it sees."""
@@ -102,3 +105,19 @@ def test_mean_fusion_net_is_a_weighted_sum():
 def last_decoder_layer(network) -> torch.nn.Module:
     """The zero-initialised last layer of a W-DUALMINE decoder (spatial: a conv, global: a linear layer)."""
     return [m for m in network.decoder.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))][-1]
+
+
+def small_models(folder: Path, bundle_root: Path) -> Path:
+    """A models folder holding ``model.pt``: the shipped architecture of configs/inference.json (whatever it
+    is) at :data:`CHANNELS` widths, random weights with a non-zero residual (so that the strength matters)."""
+    from monai.bundle import ConfigParser
+
+    folder.mkdir(parents=True, exist_ok=True)
+    parser = ConfigParser()
+    parser.read_config(str(bundle_root / "configs" / "inference.json"))
+    parser.update({"bundle_root": str(bundle_root), "channels": CHANNELS})
+    torch.manual_seed(0)
+    network = parser.get_parsed_content("network_def")
+    torch.nn.init.normal_(last_decoder_layer(network).weight, std=0.1)
+    torch.save(network.state_dict(), folder / "model.pt")
+    return folder

@@ -38,7 +38,9 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for truncated / foreign files
-        raise WeightsError(f"cannot read weights file {path}: it is corrupt or not a PyTorch file ({exc})") from exc
+        reason = str(exc).strip().split(". ")[0]  # not torch's advice to retry with weights_only=False (unsafe)
+        raise WeightsError(f"cannot read weights file {path}: it is corrupt or not a PyTorch file ({reason}); "
+                           "restore it from the bundle, or train new weights") from exc
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

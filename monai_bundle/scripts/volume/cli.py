@@ -61,8 +61,11 @@ def _bundle_command_line() -> list[str] | None:
     return sys.argv[1:] if main_file.parts[-3:] == ("monai", "bundle", "__main__.py") else None
 
 
-def _has_id(config, key: str) -> bool:
-    """Whether ``key`` (``a#b#0``) names an entry of the nested ``config``."""
+_MISSING = object()
+
+
+def _node(config, key: str):
+    """The entry ``key`` (``a#b#0``) of the nested ``config``, or ``_MISSING``."""
     node = config
     for part in key.split("#"):
         if isinstance(node, dict) and part in node:
@@ -70,8 +73,13 @@ def _has_id(config, key: str) -> bool:
         elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
             node = node[int(part)]
         else:
-            return False
-    return True
+            return _MISSING
+    return node
+
+
+def _has_id(config, key: str) -> bool:
+    """Whether ``key`` (``a#b#0``) names an entry of the nested ``config``."""
+    return _node(config, key) is not _MISSING
 
 
 def _load(files) -> dict:
@@ -101,7 +109,10 @@ def check_command_line(task_choices=None) -> bool:
     valid = [key for key in config if not key.startswith("_")] + list(RUN_ARGUMENTS)
     for key in given:
         if key not in RUN_ARGUMENTS and not _has_id(config, key):
-            hint = closest(key, valid, prefix="--") or f"; the options are the entries of {files}"
+            parent = key.rpartition("#")[0]
+            siblings = _node(config, parent) if parent and _has_id(config, parent) else None
+            choices = [f"{parent}#{k}" for k in siblings] if isinstance(siblings, dict) else valid
+            hint = closest(key, choices, prefix="--") or f"; the options are the entries of {files}"
             raise FusionInputError(f"unknown option --{key}{hint}")
     if task_choices is not None and "task" in given:
         check_choice(given["task"], tuple(task_choices), "task")

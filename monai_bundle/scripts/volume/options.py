@@ -22,11 +22,14 @@ _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 
 
 def closest(name: str, valid, prefix: str = "") -> str:
-    """``"; did you mean '<prefix>X'?"`` for the valid name nearest to ``name`` (case-insensitive), else ``""``."""
-    valid = [str(v) for v in valid]
-    lowered = {v.lower(): v for v in valid}
-    match = difflib.get_close_matches(str(name).lower(), list(lowered), n=1, cutoff=0.6)
-    return f"; did you mean '{prefix}{lowered[match[0]]}'?" if match else ""
+    """``"; did you mean '<prefix>X'?"`` for the valid name nearest to ``name`` (case-insensitive; a task
+    written the other way round, ``MRI-CT``, is matched too), else ``""``."""
+    lowered = {str(v).lower(): str(v) for v in valid}
+    for guess in (str(name).lower(), "-".join(reversed(str(name).lower().split("-")))):
+        match = difflib.get_close_matches(guess, list(lowered), n=1, cutoff=0.6)
+        if match:
+            return f"; did you mean '{prefix}{lowered[match[0]]}'?"
+    return ""
 
 
 def check_choice(value, valid, what: str):
