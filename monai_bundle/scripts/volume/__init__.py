@@ -10,10 +10,13 @@ Public API::
     fused = fuse_volumes(a, b, FusionOptions(task="CT-MRI", strength=0.5))
     save_volume(fused, "ct_fused.nii.gz")
 
-Modules by role: :mod:`.types` (data types), :mod:`.io` (read / atomic write), :mod:`.geometry` (reference
-grid, overlap, resampling), :mod:`.normalize` (intensity presets), :mod:`.registration` (optional rigid ITK
-registration), :mod:`.slicing` (slice-wise inference), :mod:`.color_fusion` (PET/SPECT colour),
-:mod:`.pipeline` (the whole fusion), :mod:`.runner` (command line and evaluation runners).
+Modules by role: :mod:`.types` (data types), :mod:`.options` (strict option checks), :mod:`.integrity` (inputs
+read to the end and checked), :mod:`.io` (read / atomic write), :mod:`.outputs` (output claims, formats,
+folders), :mod:`.geometry` (reference grid, overlap, slab resampling), :mod:`.normalize` (intensity presets),
+:mod:`.plausibility` (intensity warnings), :mod:`.registration` (optional, checked rigid ITK registration),
+:mod:`.slicing` (slice-wise inference), :mod:`.color_fusion` (PET/SPECT colour), :mod:`.pipeline` (the whole
+fusion, slab by slab), :mod:`.runner` (command line and evaluation runners), :mod:`.cli` (strict command line,
+one line per error).
 """
 from .io import load_volume, save_volume
 from .pipeline import fuse_volumes, fuse_volumes_detailed
