@@ -128,3 +128,25 @@ def test_resample_in_slabs_equals_one_pass(monkeypatch):
     whole = resample(b, a.affine, a.spatial_shape)
     monkeypatch.setattr(geometry, "_SLAB_VOXELS", 36 * 34)  # one slice per slab
     np.testing.assert_allclose(resample(b, a.affine, a.spatial_shape, slab_axis=2), whole, rtol=1e-5, atol=1e-4)
+
+
+def test_slab_resampling_from_a_block_equals_resampling_from_the_whole_volume(monkeypatch):
+    """Each slab reads only the block of the source it can touch (memory and time follow the slab, issue 15):
+    the values are those of MONAI's SpatialResample on the whole source, oblique grids included."""
+    import torch
+    from monai.data import MetaTensor
+    from monai.transforms import SpatialResample
+
+    import scripts.volume.geometry as geometry
+
+    a, b = pair()
+    oblique = Volume(b.array, make_affine((1.3, 1.1, 2.2), (-18.0, -15.0, -8.0), rotation_z(17)))
+    reference = SpatialResample(mode="bilinear", padding_mode="zeros", dtype=torch.float32)(
+        MetaTensor(torch.as_tensor(oblique.array)[None], affine=torch.as_tensor(oblique.affine)),
+        dst_affine=torch.as_tensor(a.affine), spatial_size=a.spatial_shape)[0].numpy()
+    monkeypatch.setattr(geometry, "_SLAB_VOXELS", 36 * 34 * 2)  # two slices per slab
+    for axis in (0, 2):
+        np.testing.assert_allclose(resample(oblique, a.affine, a.spatial_shape, slab_axis=axis), reference,
+                                   atol=1e-4)
+    far = make_affine((1.0, 1.0, 1.0), (500.0, 0.0, 0.0))
+    assert not geometry.SlabResampler(oblique, far, (8, 8, 4), 2)(0, 4).any()  # touches nothing: zeros

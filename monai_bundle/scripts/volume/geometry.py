@@ -116,17 +116,30 @@ def slab_size(shape, axis: int, multiple: int = 1) -> int:
 
 class SlabResampler:
     """Linear resampling of a scalar ``volume`` onto slabs of the grid (``affine``, ``shape``): float32, 0
-    outside. MONAI's ``SpatialResample`` maps the output voxel centres through both affines; one slab at a time
-    keeps memory bounded. An identical grid gives copies of the volume's slabs (exact)."""
+    outside. MONAI's ``SpatialResample`` maps the output voxel centres through both affines. Each slab is
+    resampled from only the block of ``volume`` it can touch (its corners mapped into the volume, plus a margin
+    of two voxels for the interpolation; the block's affine shifted to match): the same values as from the
+    whole volume, at a cost that follows the slab and not the volume. An identical grid gives copies of the
+    volume's slabs (exact)."""
 
     def __init__(self, volume: Volume, affine: np.ndarray, shape: tuple[int, int, int], axis: int):
         self.volume, self.affine, self.axis = volume, np.asarray(affine, dtype=np.float64), int(axis)
         self.shape = tuple(int(n) for n in shape)
         self.identical = volume.spatial_shape == self.shape and np.allclose(volume.affine, self.affine, atol=1e-6)
-        if not self.identical:
-            self.source = MetaTensor(torch.as_tensor(np.asarray(volume.array, dtype=np.float32))[None],
-                                     affine=torch.as_tensor(volume.affine))
-            self.resampler = SpatialResample(mode="bilinear", padding_mode="zeros", dtype=torch.float32)
+        self.resampler = SpatialResample(mode="bilinear", padding_mode="zeros", dtype=torch.float32)
+
+    def _source_block(self, slab_affine: np.ndarray, slab_shape) -> tuple[tuple[slice, ...], np.ndarray] | None:
+        """(index of the block of the volume a slab can touch, its affine), or None when it touches nothing."""
+        corners = np.array(np.meshgrid(*[(0, n - 1) for n in slab_shape], indexing="ij")).reshape(3, -1)
+        to_source = np.linalg.inv(self.volume.affine) @ slab_affine
+        points = to_source[:3, :3] @ corners + to_source[:3, 3:4]
+        low = np.maximum(np.floor(points.min(axis=1)).astype(int) - 2, 0)
+        high = np.minimum(np.ceil(points.max(axis=1)).astype(int) + 3, self.volume.spatial_shape)
+        if np.any(high <= low):
+            return None
+        shift = np.eye(4)
+        shift[:3, 3] = low
+        return tuple(slice(lo, hi) for lo, hi in zip(low, high)), self.volume.affine @ shift
 
     def __call__(self, start: int, count: int) -> np.ndarray:
         """The slab of ``count`` slices from ``start`` along the axis, shaped like that part of the grid."""
@@ -138,7 +151,12 @@ class SlabResampler:
         shift[self.axis, 3] = start
         slab_shape = list(self.shape)
         slab_shape[self.axis] = count
-        slab = self.resampler(self.source, dst_affine=torch.as_tensor(self.affine @ shift), spatial_size=slab_shape)
+        block = self._source_block(self.affine @ shift, slab_shape)
+        if block is None:
+            return np.zeros(slab_shape, dtype=np.float32)
+        source = MetaTensor(torch.as_tensor(np.asarray(self.volume.array[block[0]], dtype=np.float32))[None],
+                            affine=torch.as_tensor(block[1]))
+        slab = self.resampler(source, dst_affine=torch.as_tensor(self.affine @ shift), spatial_size=slab_shape)
         return np.asarray(slab[0])
 
 

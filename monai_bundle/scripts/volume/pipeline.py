@@ -150,7 +150,7 @@ def fuse_volumes_detailed(a: Volume, b: Volume, options: FusionOptions | None = 
             b_n = moving_n if reference == "a" else Volume(apply_norm(b.array, range_b), b.affine)
             registration = register_rigid(a_n, b_n)
             del a_n, b_n
-        report.note(registration.message)
+        report.note(("warning: " if registration.outcome == "rejected" else "") + registration.message)
         if reference == "a":
             _, moving_n = apply_rigid(a, moving_n, registration.transform, "a")
         else:

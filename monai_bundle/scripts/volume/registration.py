@@ -43,13 +43,20 @@ _MARGIN_MM = 6.0  # width of the fixed mask's border
 @dataclass
 class Registration:
     """What :func:`register_rigid` returns: the transform used (A point -> B point, RAS), the MI before and
-    after (nats, higher is better), whether the optimised transform was kept, and a sentence for the user."""
+    after (nats, higher is better), the outcome - ``registered`` (the optimised transform is kept), ``aligned``
+    (the optimiser stayed at the identity) or ``rejected`` (its result did not improve the match; identity
+    kept) - and a sentence for the user."""
 
     transform: np.ndarray
     mi_before: float
     mi_after: float
-    accepted: bool
+    outcome: str
     message: str
+
+    @property
+    def accepted(self) -> bool:
+        """Whether the optimised transform is used."""
+        return self.outcome == "registered"
 
 
 def _itk_transform_to_ras(transform) -> np.ndarray:
@@ -180,12 +187,13 @@ def _judge(found: np.ndarray, before: float, after: float, overlapping: bool) ->
     """Keep ``found`` only when it raises the MI by :data:`MIN_GAIN`; else the identity or an error."""
     measure = f"mutual information {before:.3f} before, {after:.3f} after"
     if after >= before * (1 + MIN_GAIN) and after > 0:
-        return Registration(found, before, after, True, f"registered B to A: {describe_rigid(found)} ({measure})")
+        message = f"registered B to A: {describe_rigid(found)} ({measure})"
+        return Registration(found, before, after, "registered", message)
     if overlapping and max(rigid_error(found, np.eye(4))) < 0.1:
-        return Registration(np.eye(4), before, after, False, f"registration: the volumes are already aligned "
+        return Registration(np.eye(4), before, after, "aligned", f"registration: the volumes are already aligned "
                             f"(it found no better alignment than the scanner coordinates; {measure})")
     if overlapping:
-        return Registration(np.eye(4), before, after, False,
+        return Registration(np.eye(4), before, after, "rejected",
                             f"registration rejected: its result ({describe_rigid(found)}) did not improve the match "
                             f"({measure}); the volumes are fused as they are, in scanner coordinates")
     raise FusionInputError(
