@@ -124,3 +124,13 @@ def test_integer_nifti_keeps_its_stored_type(tmp_path):
     path = tmp_path / "ct.nii.gz"
     nib.save(nib.Nifti1Image(np.arange(32 * 32 * 6, dtype=np.int16).reshape(SHAPE), AFFINE), str(path))
     assert load_volume(path).array.dtype == np.int16
+
+
+def test_an_unreadable_nrrd_header_gives_itk_s_reason_not_its_source_path(tmp_path):
+    path = tmp_path / "bad.nrrd"
+    path.write_bytes(b"NRRD0004\ntype: notatype\ndimension: 3\nsizes: 2 2 1\nencoding: raw\n\n0123")
+    with pytest.raises(FusionInputError) as caught:
+        load_volume(path)
+    message = str(caught.value)
+    assert message.startswith(f"cannot read {path} as a volume") and "couldn't parse type \"notatype\"" in message
+    assert ".cxx" not in message and "0x" not in message and "\n" not in message

@@ -71,8 +71,6 @@ def run_demo(output_dir: str | Path, rows: int = 4, **overrides) -> tuple[Path, 
         runner.release()
     png = output_dir / "sample_montage.png"
     atomic_write(png, lambda tmp: Image.fromarray(montage(result, rows)).save(tmp, format="PNG"))
-    for note in result.notes:
-        print(f"  {note}")
     print("stages: " + ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items()))
     print(f"wrote {out_path}\nwrote {png}  (rows: slices; columns: A (CT), B (MRI), fused)")
     return out_path, png

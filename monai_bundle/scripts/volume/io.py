@@ -34,13 +34,16 @@ _SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".dcm", ".img"
 
 def error_reason(exc: BaseException) -> str:
     """One readable line from an exception: an OSError's text, or the message of ITK's multi-line exceptions
-    without their C++ source path (``/.../itkNrrdImageIO.cxx:935:``) and ``ITK ERROR: Class(0x...):`` prefix."""
+    without their C++ source path (``/.../itkNrrdImageIO.cxx:935:``) and ``itk::ERROR: Class(0x...):`` prefix
+    (of a longer chain, the first line and the last)."""
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     lines = [line.strip() for line in str(exc).strip().splitlines()]
-    lines = [re.sub(r"^ITK ERROR: \w+\(0x[0-9a-f]+\): ", "", line) for line in lines
+    lines = [re.sub(r"^(itk::ERROR|ITK ERROR): \w+\(0x[0-9a-f]+\): ", "", line).rstrip(":;") for line in lines
              if line and not re.search(r"\.(cxx|cpp|h|hxx|txx):\d+:?$", line)]
-    return "; ".join(lines) if lines else type(exc).__name__
+    if len(lines) > 2:  # a chain of readers' complaints: the first says what, the last why
+        lines = [lines[0], lines[-1]]
+    return ": ".join(lines) if lines else type(exc).__name__
 
 
 def is_nifti(path: str | Path) -> bool:
