@@ -204,3 +204,20 @@ def test_the_panel_names_the_output_grid(widget, fake):
     widget.ui.referenceComboBox.currentIndex = 1
     assert widget.panel.readSettings().reference == "a"
     assert widget.panel._parameterNode.GetParameter("Reference") == "a"
+
+
+def test_the_panel_shows_the_command_line_s_message(widget, fake):
+    """The same one-line message as ``python -m monai.bundle run`` (both come from the bundle's checks)."""
+    from scripts.volume import FusionInputError, FusionOptions, Volume, fuse_volumes
+    from test_volume_support import MeanFusionNet
+
+    reference, second = choose_inputs(widget, fake)
+    second.voxels[:] = 5.0
+    with pytest.raises(FusionInputError) as shown:
+        widget.ui.applyButton.clicked.emit(False)
+    with pytest.raises(FusionInputError) as command_line:
+        fuse_volumes(Volume(reference.voxels.T.copy(), reference.ijk_to_ras),
+                     Volume(second.voxels.T.copy(), second.ijk_to_ras), FusionOptions(), network=MeanFusionNet())
+    assert str(shown.value) == str(command_line.value) == ("volume B is constant (every voxel is 5): there is "
+                                                           "nothing to fuse")
+    assert fake.errors == [f"W-DUALMINE fusion failed.\n\n{shown.value}"]
