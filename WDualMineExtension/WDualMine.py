@@ -29,7 +29,7 @@ class WDualMine(ScriptedLoadableModule):
         self.parent.dependencies = []
         self.parent.contributors = ["W-DUALMINE project contributors"]
         self.parent.helpText = (
-            "Fuses a reference volume (CT, PET or SPECT) with an MRI volume, slice by slice, with the W-DUALMINE "
+            "Fuses a CT, PET or SPECT volume with an MRI volume, slice by slice, with the W-DUALMINE "
             "network. Choose the inputs and the task, adjust the detail strength while watching the live preview "
             "of the Red view's slice, then click Apply. The extension's README explains every option."
         )
