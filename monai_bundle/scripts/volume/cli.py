@@ -49,7 +49,7 @@ def parse_command_line(argv: list[str]) -> dict[str, str | bool]:
                 value, index = argv[index], index + 1
             else:
                 value = True
-        options[key.replace("-", "_") if key.replace("-", "_") in RUN_ARGUMENTS else key] = value
+        options[key] = value
     return options
 
 
@@ -102,21 +102,27 @@ def check_command_line(task_choices=None) -> bool:
     install_error_hook(debug=given.get("debug", False))
     # pytorch_wavelets imports pkg_resources: a deprecation notice for its maintainers, not for the user
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
-    files = given.get("config_file")
-    config = _load(files if not str(files).startswith("[") else _literal(files)) if files else {}
-    if given.get("args_file"):
+    if given.get("args_file"):  # defaults of the command line, overridden by what is typed
         given = {**_load(given["args_file"]), **given}
-    valid = [key for key in config if not key.startswith("_")] + list(RUN_ARGUMENTS)
+    files = given.get("config_file")
+    config = _load(_literal(files) if str(files).startswith("[") else files) if files else {}
     for key in given:
         if key not in RUN_ARGUMENTS and not _has_id(config, key):
-            parent = key.rpartition("#")[0]
-            siblings = _node(config, parent) if parent and _has_id(config, parent) else None
-            choices = [f"{parent}#{k}" for k in siblings] if isinstance(siblings, dict) else valid
-            hint = closest(key, choices, prefix="--") or f"; the options are the entries of {files}"
-            raise FusionInputError(f"unknown option --{key}{hint}")
+            raise FusionInputError(f"unknown option --{key}{_suggestion(key, config, files)}")
     if task_choices is not None and "task" in given:
         check_choice(given["task"], tuple(task_choices), "task")
     return True
+
+
+def _suggestion(key: str, config: dict, files) -> str:
+    """The closest valid option to ``key``: among its siblings for a nested ``a#b``, else the top-level ids."""
+    parent = key.rpartition("#")[0]
+    siblings = _node(config, parent) if parent else _MISSING
+    if isinstance(siblings, dict):
+        choices = [f"{parent}#{name}" for name in siblings]
+    else:
+        choices = [name for name in config if not name.startswith("_")] + list(RUN_ARGUMENTS)
+    return closest(key, choices, prefix="--") or f"; the options are the entries of {files}"
 
 
 def _literal(text: str):
