@@ -9,7 +9,7 @@ from test_volume_support import MeanFusionNet, make_affine, smooth_volume
 
 from scripts.task_defaults import DEFAULT_STRENGTH, STRENGTH_RANGE, check_strength
 from scripts.volume import FusionInputError, FusionOptions, Volume, fuse_volumes_detailed, save_volume
-from scripts.volume.options import closest, parse_flag, validate_options
+from scripts.volume.options import closest, validate_options
 from scripts.volume.plausibility import intensity_warnings
 from scripts.volume.runner import VolumeFusionRunner
 

@@ -6,8 +6,9 @@
   MONAI's ``ITKReader``; both give ``array[i, j, k]`` and a RAS affine.
 * :func:`save_volume` writes to a temporary file beside the target (named ``.<name>.<random>.part<ext>``) and
   renames it, so a target is either the whole new volume or untouched; with ``overwrite=False`` an existing
-  target is never replaced (the rename is a hard link, which fails when the target exists). NIfTI is written with nibabel, other formats with ITK (:func:`to_itk_image`
-  does the RAS -> LPS and ``(i, j, k)`` -> ``(z, y, x)`` conversion). ``itk`` is imported only where it is
+  target is never replaced (the rename is a hard link, which fails when the target exists). NIfTI is written
+  with nibabel, other formats with ITK (:func:`to_itk_image` does the RAS -> LPS and ``(i, j, k)`` ->
+  ``(z, y, x)`` conversion). ``itk`` is imported only where it is
   needed, so NIfTI-only use does not pay its start-up time.
 """
 from __future__ import annotations
@@ -113,7 +114,8 @@ def load_volume(path: str | Path, verify: bool = True) -> Volume:
     except FusionInputError:
         raise
     except Exception as exc:  # readers raise many types for truncated or foreign files
-        raise FusionInputError(f"cannot read {path} as a volume (NIfTI, NRRD, DICOM, ...): {error_reason(exc)}") from exc
+        raise FusionInputError(f"cannot read {path} as a volume (NIfTI, NRRD, DICOM, ...): "
+                               f"{error_reason(exc)}") from exc
     spatial = array.ndim - (1 if channels > 1 else 0)
     if spatial != 3:
         raise FusionInputError(f"{path} is a {spatial}-D image of shape {array.shape}; a 3-D volume is expected")

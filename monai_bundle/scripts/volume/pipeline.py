@@ -18,7 +18,8 @@ from typing import Callable
 import numpy as np
 
 from .color_fusion import pseudo_colour, restore_colour
-from .geometry import SlabResampler, check_overlap, choose_reference, describe_differences, slab_size, through_plane_axis
+from .geometry import (SlabResampler, check_overlap, choose_reference, describe_differences, slab_size,
+                       through_plane_axis)
 from .normalize import apply_norm, norm_range
 from .options import validate_options
 from .plausibility import intensity_warnings
