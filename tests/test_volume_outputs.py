@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -83,18 +85,27 @@ def test_a_live_claim_stops_a_second_run_before_it_reads_anything(tmp_path, pair
     assert names(out) == []
 
 
-def test_leftovers_of_a_killed_run_are_cleaned_up(tmp_path, pair, capsys):
-    """kill -9 during the write leaves a lock (of a dead process) and a hidden partial file: the next run takes
+def test_leftovers_of_a_killed_run_are_cleaned_up(tmp_path, pair, bundle_root, capsys):
+    """kill -9 during the write leaves the lock of a dead process and a hidden partial file: the next run takes
     the lock over, deletes the partial file and says so."""
     out = tmp_path / "out"
     out.mkdir()
-    (out / ".ct_fused.nii.gz.lock").write_text(f"{2 ** 22 + 12345} {os.uname().nodename}\n")
-    (out / ".ct_fused.nii.gz.1a2b3c4d.part.nii.gz").write_bytes(b"\x1f\x8b half a volume")
+    target = out / "ct_fused.nii.gz"
+    killed = subprocess.run([sys.executable, "-c", f"""
+import os, signal, sys
+sys.path.insert(0, {str(bundle_root)!r})
+from scripts.volume.io import partial_name
+from scripts.volume.outputs import OutputClaim
+OutputClaim({str(target)!r}).acquire()
+open(os.path.join({str(out)!r}, partial_name({str(target)!r})), "wb").write(b"half a volume")
+os.kill(os.getpid(), signal.SIGKILL)
+"""])
+    assert killed.returncode == -9 and len(names(out)) == 2  # the lock and the partial file
     runner(*pair, output_dir=out).run()
     assert names(out) == ["ct_fused.nii.gz"]
     printed = capsys.readouterr().out
     assert "removed the stale lock of an interrupted run" in printed
-    assert "removed a partial file left by an interrupted run: .ct_fused.nii.gz.1a2b3c4d.part.nii.gz" in printed
+    assert "removed a partial file left by an interrupted run: .ct_fused.nii.gz." in printed
 
 
 def test_a_failed_run_leaves_no_new_folder(tmp_path, pair):
