@@ -77,7 +77,7 @@ def test_output_suffix_chooses_the_format(bundle_root, monkeypatch, tmp_path, mo
 
 
 def test_datalist_of_pairs(bundle_root, monkeypatch, tmp_path, models_dir, pair):
-    """Two pairs from a datalist; at the default strength (0.5) the network adds detail to the mean."""
+    """Two pairs from a datalist; at strength 1 the network adds detail to the mean."""
     second = save_volume(smooth_volume((32, 32, 6), make_affine((1.0, 1.0, 3.0), (-16, -16, -9)), 3),
                          tmp_path / "ct_02.nii.gz")
     datalist = tmp_path / "pairs.json"
@@ -85,7 +85,7 @@ def test_datalist_of_pairs(bundle_root, monkeypatch, tmp_path, models_dir, pair)
                                     {"image_a": second.name, "image_b": pair[1].name}]))
     out = tmp_path / "out"
     run_config(bundle_root, monkeypatch, "inference.json", datalist=str(datalist), output_dir=str(out),
-               models_dir=str(models_dir), channels=CHANNELS)
+               models_dir=str(models_dir), channels=CHANNELS, strength=1.0)
     assert sorted(p.name for p in out.iterdir()) == ["ct_01_fused.nii.gz", "ct_02_fused.nii.gz"]
     assert np.abs(load_volume(out / "ct_01_fused.nii.gz").array - mean_fusion(pair)).max() > 1e-3
 

@@ -41,7 +41,8 @@ for name in "${ORDER[@]}"; do
   fi
   arch=$($PY - "${ROW[$name]}" <<'PY'
 import json, sys
-args, arch = sys.argv[1].split(), {}
+config = json.load(open("monai_bundle/configs/train.json"))  # the architecture train.json trains, then the row's
+args, arch = sys.argv[1].split(), {key: config[key] for key in ("residual_mode", "decoder", "gate", "experts", "mixer")}
 for key, value in zip(args[::2], args[1::2]):
     key = key.lstrip("-")
     if key in ("gate", "mixer"):

@@ -3,7 +3,8 @@ bundle's dependencies are installed).
 
 ``DEFAULT_STRENGTH`` is the operating point of each task: ``training/compare_anchors.py --choose`` on the
 *training* split picks it (the middle of the strength range at which the model beats AdaFuse and ASFE-Fusion on
-every metric of shared/reference/anchors.md); the validation split then estimates how it does. See
+every metric of shared/reference/anchors.md, Qabf by a 0.03 margin; where no strength does, the strength with the
+fewest failures, the smallest on ties); the validation split then estimates how it does. See
 docs/README.md, *Default strength per task*. Every entry point takes an explicit ``strength`` instead.
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ __all__ = ["DEFAULT_STRENGTH", "default_strength", "STRENGTH_RANGE", "check_stre
 #: the plain mean of the two normalized inputs, 1 the model's full fusion.
 STRENGTH_RANGE: tuple[float, float] = (0.0, 1.0)
 
-DEFAULT_STRENGTH: dict[str, float] = {"CT-MRI": 0.175, "PET-MRI": 0.31, "SPECT-MRI": 0.75}
+DEFAULT_STRENGTH: dict[str, float] = {"CT-MRI": 0.1, "PET-MRI": 0.1, "SPECT-MRI": 0.3}
 
 
 def default_strength(task: str) -> float:
