@@ -66,7 +66,7 @@ def test_schema_rejects_an_incomplete_tensor_description(offline, metadata, tmp_
 
 
 def test_metadata_content(metadata):
-    assert metadata["version"] == "0.2.0" and {"0.1.0", "0.2.0"} <= set(metadata["changelog"])
+    assert metadata["version"] == "0.3.0" and {"0.1.0", "0.2.0", "0.3.0"} <= set(metadata["changelog"])
     assert metadata["name"] == "W-DUALMINE multimodal medical image fusion"
     assert metadata["required_packages_version"]["pytorch-wavelets"] == "1.3.0"
     for package in ("itk", "nibabel", "pytorch-ignite", "fire"):
