@@ -9,6 +9,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from scripts.metrics import METRIC_NAMES
+from training.compare_anchors import METRICS as TARGET_METRICS
 
 #: metric -> decimals printed in the tables
 DECIMALS = {"EN": 3, "MI": 3, "CC": 4, "PSNR": 2, "PSNR_true": 2, "FMI_pixel": 3, "FMI_dct": 4, "Qabf": 3,
@@ -66,7 +67,8 @@ def _table(summary: dict, stat: str, with_std: bool) -> list[str]:
     return lines
 
 
-DOMINANCE_METRICS = ("MI", "CC", "PSNR", "FMI_pixel", "FMI_dct", "Qabf")
+#: The six metrics the targets name (anchors.md), one definition shared with training/compare_anchors.py.
+DOMINANCE_METRICS = TARGET_METRICS
 
 
 def dominated_by(summary: dict, method: str, rivals: Iterable[str], metrics: Sequence[str] = DOMINANCE_METRICS,
