@@ -12,6 +12,7 @@ has no 2010 and 2013) stacked inferior to superior at a nominal 1 x 1 x 5 mm.
 
 Usage: ``python sample_data/make_sample_data.py [HMIF root]`` from ``monai_bundle/``.
 """
+
 from __future__ import annotations
 
 import sys

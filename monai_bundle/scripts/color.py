@@ -7,6 +7,7 @@
 All functions take float arrays in [0, 1] (or uint8 for ``rgb2gray_uint8``), channel-last, and never modify
 their input.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -7,6 +7,7 @@ Validation split (never trained on): every slice whose index is a multiple of 7 
 case - neighbouring slices are near-duplicates, so whole slices are held out, mimicking how the official test
 split was drawn.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,8 +19,17 @@ from PIL import Image
 
 from .color import rgb_to_ycbcr
 
-__all__ = ["TASKS", "MODALITY_A", "hmif_pairs", "split_pairs", "is_validation", "read_png", "network_input",
-           "LoadHMIFPaird", "datalist"]
+__all__ = [
+    "TASKS",
+    "MODALITY_A",
+    "hmif_pairs",
+    "split_pairs",
+    "is_validation",
+    "read_png",
+    "network_input",
+    "LoadHMIFPaird",
+    "datalist",
+]
 
 TASKS = ("CT-MRI", "PET-MRI", "SPECT-MRI")
 MODALITY_A = {"CT-MRI": "CT", "PET-MRI": "PET", "SPECT-MRI": "SPECT"}

@@ -7,6 +7,7 @@ A (normalized CT), B (MRI resampled onto the CT grid), fused. Run from ``monai_b
 
     python -m scripts.demo --output_dir eval/demo [--strength 0.5] [--models_dir models] [--device cpu]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,8 +53,15 @@ def build_runner(output_dir: Path, overrides: dict):
 
     parser = ConfigParser()
     parser.read_config(str(BUNDLE / "configs" / "inference.json"))
-    parser.update({"bundle_root": str(BUNDLE), "image_a": str(SAMPLE_A), "image_b": str(SAMPLE_B),
-                   "output_dir": str(output_dir), **overrides})
+    parser.update(
+        {
+            "bundle_root": str(BUNDLE),
+            "image_a": str(SAMPLE_A),
+            "image_b": str(SAMPLE_B),
+            "output_dir": str(output_dir),
+            **overrides,
+        }
+    )
     return parser.get_parsed_content("runner")
 
 
@@ -65,7 +73,7 @@ def run_demo(output_dir: str | Path, rows: int = 4, **overrides) -> tuple[Path, 
     runner = build_runner(output_dir, {"overwrite": True, **{k: v for k, v in overrides.items() if v is not None}})
     runner.keep_inputs = True  # the montage shows the normalized inputs
     try:
-        (a_path, b_path, out_path), = runner.prepare()
+        ((a_path, b_path, out_path),) = runner.prepare()
         result = runner.fuse_pair(a_path, b_path, out_path)
     finally:
         runner.release()
@@ -85,8 +93,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=4, help="slices in the montage")
     args = parser.parse_args(argv)
     try:
-        run_demo(args.output_dir, rows=args.rows, strength=args.strength, device=args.device,
-                 models_dir=args.models_dir)
+        run_demo(
+            args.output_dir, rows=args.rows, strength=args.strength, device=args.device, models_dir=args.models_dir
+        )
     except Exception as error:  # bad input or weights (FusionInputError, WeightsError): the message says why
         from scripts.volume.cli import error_line
 

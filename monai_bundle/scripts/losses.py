@@ -6,18 +6,26 @@
 (:class:`WeightSmoothnessLoss`), 0 by default (the paper's objective). Every term is its own class and
 :class:`WDualMineLoss` keeps the last value of each term in ``last_terms`` so that training can log them.
 """
+
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
 from monai.networks.layers import GaussianFilter
 
 from .sobel import sobel_xy
 
-__all__ = ["AverageLoss", "GradientLoss", "CorrelationLoss", "InfoNCELoss", "ReconstructionLoss",
-           "SaliencySelectionLoss", "WeightSmoothnessLoss", "WDualMineLoss"]
+__all__ = [
+    "AverageLoss",
+    "GradientLoss",
+    "CorrelationLoss",
+    "InfoNCELoss",
+    "ReconstructionLoss",
+    "SaliencySelectionLoss",
+    "WeightSmoothnessLoss",
+    "WDualMineLoss",
+]
 
 
 def _mean_image(images: torch.Tensor) -> torch.Tensor:
@@ -141,12 +149,23 @@ class WDualMineLoss(nn.Module):
     are logged but left out of the sum (the paper's objective has no L_sal and L_tv; the ablations switch terms off
     this way)."""
 
-    def __init__(self, w_avg: float = 5.0, w_grad: float = 2.0, w_cc: float = 1.0, w_mi: float = 0.1,
-                 w_rec: float = 0.1, temperature: float = 0.5, avg_norm: str = "l1", w_sal: float = 0.0,
-                 w_tv: float = 0.0, saliency_sigma: float = 2.0, saliency_beta: float = 2.0, saliency_tau: float = 0.03):
+    def __init__(
+        self,
+        w_avg: float = 5.0,
+        w_grad: float = 2.0,
+        w_cc: float = 1.0,
+        w_mi: float = 0.1,
+        w_rec: float = 0.1,
+        temperature: float = 0.5,
+        avg_norm: str = "l1",
+        w_sal: float = 0.0,
+        w_tv: float = 0.0,
+        saliency_sigma: float = 2.0,
+        saliency_beta: float = 2.0,
+        saliency_tau: float = 0.03,
+    ):
         super().__init__()
-        self.weights = {"avg": w_avg, "grad": w_grad, "cc": w_cc, "mi": w_mi, "rec": w_rec, "sal": w_sal,
-                        "tv": w_tv}
+        self.weights = {"avg": w_avg, "grad": w_grad, "cc": w_cc, "mi": w_mi, "rec": w_rec, "sal": w_sal, "tv": w_tv}
         self.avg, self.grad, self.cc = AverageLoss(avg_norm), GradientLoss(), CorrelationLoss()
         self.mi, self.rec = InfoNCELoss(temperature), ReconstructionLoss()
         self.sal = SaliencySelectionLoss(saliency_sigma, saliency_beta, saliency_tau)

@@ -24,6 +24,7 @@ VIF               VIFp(A,F) + VIFp(B,F): Sheikh & Bovik's multi-scale pixel-doma
 
 Every metric is "higher is better" except that EN and SD also grow with noise (see metrics.md).
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -37,11 +38,22 @@ from skimage.metrics import structural_similarity
 
 from .color import rgb2gray_uint8
 
-__all__ = ["METRIC_NAMES", "fusion_metrics", "entropy", "mutual_information", "correlation", "psnr", "fmi", "qabf",
-           "scd", "spatial_frequency", "ssim_sum", "vif_sum"]
+__all__ = [
+    "METRIC_NAMES",
+    "fusion_metrics",
+    "entropy",
+    "mutual_information",
+    "correlation",
+    "psnr",
+    "fmi",
+    "qabf",
+    "scd",
+    "spatial_frequency",
+    "ssim_sum",
+    "vif_sum",
+]
 
-METRIC_NAMES = ("EN", "MI", "CC", "PSNR", "PSNR_true", "FMI_pixel", "FMI_dct", "Qabf", "SCD", "SD", "SF",
-                "SSIM", "VIF")
+METRIC_NAMES = ("EN", "MI", "CC", "PSNR", "PSNR_true", "FMI_pixel", "FMI_dct", "Qabf", "SCD", "SD", "SF", "SSIM", "VIF")
 _FMI_CHUNK = 4096  # windows per block in FMI: keeps the temporaries cache-sized
 _TINY = 1e-12  # replaces the MATLAB original's exact ``== 0`` tests in FMI (see metrics.md)
 
@@ -156,8 +168,7 @@ class _Windows(NamedTuple):
         pdf_ext[9] = pdf[8]
         idx = np.arange(1, 10, dtype=np.float64)[:, None]
         mean, second = (idx * pdf).sum(axis=0), (idx * idx * pdf).sum(axis=0)
-        return cls(pdf_ext, _cumsum_rows(pdf), np.sqrt(np.maximum(second - mean * mean, 0.0)),
-                   _plogp(pdf).sum(axis=0))
+        return cls(pdf_ext, _cumsum_rows(pdf), np.sqrt(np.maximum(second - mean * mean, 0.0)), _plogp(pdf).sum(axis=0))
 
     def cols(self, keep: np.ndarray) -> "_Windows":
         """The windows selected by a boolean mask."""
@@ -310,7 +321,7 @@ def _gauss_valid(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     if min(x.shape) <= 2 * r:  # nothing valid (small image at a coarse scale)
         return np.zeros((max(x.shape[0] - 2 * r, 0), max(x.shape[1] - 2 * r, 0)))
     out = cv2.sepFilter2D(x, cv2.CV_64F, kernel, kernel, borderType=cv2.BORDER_CONSTANT)
-    return out[r:x.shape[0] - r, r:x.shape[1] - r]
+    return out[r : x.shape[0] - r, r : x.shape[1] - r]
 
 
 def _vifp(ref: np.ndarray, dist: np.ndarray, sigma_nsq: float = 2.0) -> float:
@@ -371,20 +382,20 @@ def fusion_metrics(a: np.ndarray, b: np.ndarray, f: np.ndarray) -> dict[str, flo
     if not a.shape[:2] == b.shape[:2] == f.shape[:2]:
         raise ValueError(f"size mismatch: a {a.shape}, b {b.shape}, f {f.shape}")
     a8, b8, f8 = rgb2gray_uint8(a), rgb2gray_uint8(b), rgb2gray_uint8(f)
-    A, B, F = (x.astype(np.float64) / 255.0 for x in (a8, b8, f8))
+    ga, gb, gf = (x.astype(np.float64) / 255.0 for x in (a8, b8, f8))
     colour = any(x.ndim == 3 for x in (a, b, f))
     return {
         "EN": entropy(f8),
         "MI": mutual_information(a8, b8, f8),
-        "CC": correlation(A, B, F),
-        "PSNR": psnr(_rgb01(a), _rgb01(b), _rgb01(f)) if colour else psnr(A, B, F),
-        "PSNR_true": psnr(A, B, F, peak=1.0),
-        "FMI_pixel": fmi(A, B, F, "pixel"),
-        "FMI_dct": fmi(A, B, F, "dct"),
-        "Qabf": qabf(A, B, F),
-        "SCD": scd(A, B, F),
+        "CC": correlation(ga, gb, gf),
+        "PSNR": psnr(_rgb01(a), _rgb01(b), _rgb01(f)) if colour else psnr(ga, gb, gf),
+        "PSNR_true": psnr(ga, gb, gf, peak=1.0),
+        "FMI_pixel": fmi(ga, gb, gf, "pixel"),
+        "FMI_dct": fmi(ga, gb, gf, "dct"),
+        "Qabf": qabf(ga, gb, gf),
+        "SCD": scd(ga, gb, gf),
         "SD": float(f8.std()),
-        "SF": spatial_frequency(F),
+        "SF": spatial_frequency(gf),
         "SSIM": ssim_sum(a8, b8, f8),
         "VIF": vif_sum(a8, b8, f8),
     }

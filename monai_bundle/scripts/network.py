@@ -12,6 +12,7 @@ One class per paper concept (section numbers of the W-DUALMINE paper):
 * :class:`WDualMine` - the whole network; ``forward`` is the inference path, ``training_outputs`` adds the
   auxiliary heads that only the loss needs (reconstruction heads, InfoNCE projections; section 4).
 """
+
 from __future__ import annotations
 
 import torch
@@ -81,9 +82,7 @@ class SiameseEncoder(nn.Module):
     def __init__(self, channels: tuple[int, ...]):
         super().__init__()
         ins = (1,) + tuple(channels[:-1])
-        self.stages = nn.ModuleList(
-            EncoderStage(i, o, stride=2) for i, o in zip(ins, channels)
-        )
+        self.stages = nn.ModuleList(EncoderStage(i, o, stride=2) for i, o in zip(ins, channels))
 
     def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
         feats = []
@@ -216,8 +215,9 @@ class ResidualDecoder(nn.Module):
         self.up = nn.ModuleList(
             nn.Conv2d(channels[k + 1] + channels[k], channels[k], 3, padding=1) for k in range(len(channels) - 1)
         )
-        self.head = nn.Sequential(nn.Conv2d(channels[0] + 2, channels[0], 3, padding=1), nn.ReLU(),
-                                  nn.Conv2d(channels[0], 1, 3, padding=1))
+        self.head = nn.Sequential(
+            nn.Conv2d(channels[0] + 2, channels[0], 3, padding=1), nn.ReLU(), nn.Conv2d(channels[0], 1, 3, padding=1)
+        )
         nn.init.zeros_(self.head[-1].weight)
         nn.init.zeros_(self.head[-1].bias)
 
@@ -295,9 +295,17 @@ class WDualMine(nn.Module):
     ablation study (:class:`ScaleFusion`).
     """
 
-    def __init__(self, channels=(16, 32, 64, 128), strength: float = 0.5, residual_mode: str = "source_weighted",
-                 projection_dim: int = 32, decoder: str = "spatial", gate: bool = True, experts: str = "both",
-                 mixer: bool = True):
+    def __init__(
+        self,
+        channels=(16, 32, 64, 128),
+        strength: float = 0.5,
+        residual_mode: str = "source_weighted",
+        projection_dim: int = 32,
+        decoder: str = "spatial",
+        gate: bool = True,
+        experts: str = "both",
+        mixer: bool = True,
+    ):
         super().__init__()
         channels = tuple(int(c) for c in channels)
         if len(channels) != 4:
@@ -313,8 +321,9 @@ class WDualMine(nn.Module):
         # auxiliary heads used only by the loss (section 4); never run by forward()
         self.reconstruct_a = self._reconstruction_head(channels[0])
         self.reconstruct_b = self._reconstruction_head(channels[0])
-        self.projection = nn.Sequential(nn.Linear(channels[-1], channels[-1]), nn.ReLU(),
-                                        nn.Linear(channels[-1], projection_dim))
+        self.projection = nn.Sequential(
+            nn.Linear(channels[-1], channels[-1]), nn.ReLU(), nn.Linear(channels[-1], projection_dim)
+        )
 
     DECODERS = {"spatial": ResidualDecoder, "global": GlobalDecoder}
     size_multiple = 32  # 4 stride-2 stages, then a Haar DWT at the coarsest scale

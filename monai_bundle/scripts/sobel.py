@@ -1,4 +1,5 @@
 """Sobel gradients on batched tensors, used by the soft gradient mixer (3.5) and by L_grad (section 4)."""
+
 from __future__ import annotations
 
 import torch

@@ -7,6 +7,7 @@ every metric of shared/reference/anchors.md, Qabf by a 0.03 margin; where no str
 fewest failures, the smallest on ties); the validation split then estimates how it does. See
 docs/README.md, *Default strength per task*. Every entry point takes an explicit ``strength`` instead.
 """
+
 from __future__ import annotations
 
 __all__ = ["DEFAULT_STRENGTH", "default_strength", "STRENGTH_RANGE", "check_strength"]
@@ -36,6 +37,8 @@ def check_strength(value) -> float:
     except (TypeError, ValueError):
         raise ValueError(f"strength must be a number in [{low:g}, {high:g}], got {value!r}") from None
     if not low <= strength <= high:  # also refuses NaN
-        raise ValueError(f"strength must be in [{low:g}, {high:g}] (0: the mean of the inputs, 1: the model's full "
-                         f"fusion), got {value!r}")
+        raise ValueError(
+            f"strength must be in [{low:g}, {high:g}] (0: the mean of the inputs, 1: the model's full "
+            f"fusion), got {value!r}"
+        )
     return strength

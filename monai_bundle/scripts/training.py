@@ -6,13 +6,13 @@
 * :class:`LossTermsHandler` - averages each loss term over an epoch into ``engine.state.metrics`` so that
   StatsHandler and TensorBoardStatsHandler log them (``loss_avg``, ``loss_grad``, ...).
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
 
 import torch
 import torch.nn as nn
-
 from ignite.metrics import Metric
 from monai.handlers import from_engine
 
@@ -84,8 +84,9 @@ class ResumableCheckpoint:
         if path is not None:
             engine.logger.info(f"resuming from {path}")
             CheckpointLoader(load_path=str(path), load_dict=items, map_location=self.map_location).attach(engine)
-        CheckpointSaver(save_dir=self.ckpt_dir, save_dict=items, save_interval=1, n_saved=self.n_saved,
-                        epoch_level=True).attach(engine)
+        CheckpointSaver(
+            save_dir=self.ckpt_dir, save_dict=items, save_interval=1, n_saved=self.n_saved, epoch_level=True
+        ).attach(engine)
 
 
 class ValidationLoss(Metric):
@@ -106,8 +107,11 @@ class ValidationLoss(Metric):
         preds, labels = output
         pred, label = torch.stack(list(preds)), torch.stack(list(labels))
         with torch.no_grad():
-            value = sum(self.loss.weights[k] * getattr(self.loss, k)(pred, label) for k in self.IMAGE_TERMS
-                        if self.loss.weights[k])
+            value = sum(
+                self.loss.weights[k] * getattr(self.loss, k)(pred, label)
+                for k in self.IMAGE_TERMS
+                if self.loss.weights[k]
+            )
         self._sum += float(value) * pred.shape[0]
         self._n += pred.shape[0]
 

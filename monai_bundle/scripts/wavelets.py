@@ -3,6 +3,7 @@
 Eager calls run pytorch_wavelets itself; scripted calls run the same mode-'zero' filter bank as plain (transposed)
 convolutions, with the same filters, buffers and coefficients. Used by the wavelet expert of ``network.py`` (3.4.2).
 """
+
 from __future__ import annotations
 
 import torch
@@ -25,16 +26,17 @@ def _zero_mode_analysis(x: torch.Tensor, h0: torch.Tensor, h1: torch.Tensor, dim
     return F.conv2d(x, h, stride=stride, padding=padding, groups=c)
 
 
-def _zero_mode_synthesis(lo: torch.Tensor, hi: torch.Tensor, g0: torch.Tensor, g1: torch.Tensor,
-                         dim: int) -> torch.Tensor:
+def _zero_mode_synthesis(
+    lo: torch.Tensor, hi: torch.Tensor, g0: torch.Tensor, g1: torch.Tensor, dim: int
+) -> torch.Tensor:
     """pytorch_wavelets' ``sfb1d`` for mode 'zero' as plain transposed convolutions."""
     c, taps = lo.shape[1], g0.numel()
     shape = [1, 1, taps, 1] if dim == 2 else [1, 1, 1, taps]
     stride = [2, 1] if dim == 2 else [1, 2]
     padding = [taps - 2, 0] if dim == 2 else [0, taps - 2]
-    return (F.conv_transpose2d(lo, torch.cat([g0.reshape(shape)] * c, dim=0), stride=stride, padding=padding, groups=c)
-            + F.conv_transpose2d(hi, torch.cat([g1.reshape(shape)] * c, dim=0), stride=stride, padding=padding,
-                                 groups=c))
+    return F.conv_transpose2d(
+        lo, torch.cat([g0.reshape(shape)] * c, dim=0), stride=stride, padding=padding, groups=c
+    ) + F.conv_transpose2d(hi, torch.cat([g1.reshape(shape)] * c, dim=0), stride=stride, padding=padding, groups=c)
 
 
 class ScriptableDWTForward(DWTForward):

@@ -4,6 +4,7 @@
 (the default the bundle specification expects). Files are plain state dicts (or a CheckpointSaver dict with a
 ``model`` entry) and are always loaded with ``torch.load(..., weights_only=True)``.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -39,8 +40,10 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for truncated / foreign files
         reason = str(exc).strip().split(". ")[0]  # not torch's advice to retry with weights_only=False (unsafe)
-        raise WeightsError(f"cannot read weights file {path}: it is corrupt or not a PyTorch file ({reason}); "
-                           "restore it from the bundle, or train new weights") from exc
+        raise WeightsError(
+            f"cannot read weights file {path}: it is corrupt or not a PyTorch file ({reason}); "
+            "restore it from the bundle, or train new weights"
+        ) from exc
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -48,8 +51,13 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_network(task: str, models_dir: str | Path | None = None, device: str | torch.device = "cpu",
-                 strength: float | None = None, **network_kwargs) -> WDualMine:
+def load_network(
+    task: str,
+    models_dir: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    strength: float | None = None,
+    **network_kwargs,
+) -> WDualMine:
     """A W-DUALMINE network for ``task`` with its trained weights, in eval mode on ``device``, at ``strength``
     (default: the task's, :data:`scripts.task_defaults.DEFAULT_STRENGTH`)."""
     path = weights_path(task, models_dir)
@@ -58,6 +66,8 @@ def load_network(task: str, models_dir: str | Path | None = None, device: str | 
     try:
         network.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise WeightsError(f"{path} holds weights for a different architecture than W-DUALMINE{network.channels}: "
-                           f"{str(exc).splitlines()[0]}") from exc
+        raise WeightsError(
+            f"{path} holds weights for a different architecture than W-DUALMINE{network.channels}: "
+            f"{str(exc).splitlines()[0]}"
+        ) from exc
     return network.to(device).eval()

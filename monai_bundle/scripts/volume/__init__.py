@@ -18,9 +18,19 @@ folders), :mod:`.geometry` (reference grid, overlap, slab resampling), :mod:`.no
 fusion, slab by slab), :mod:`.runner` (command line and evaluation runners), :mod:`.cli` (strict command line,
 one line per error).
 """
+
 from .io import load_volume, save_volume
 from .pipeline import fuse_volumes, fuse_volumes_detailed
 from .types import FusionCancelled, FusionInputError, FusionOptions, FusionResult, Volume
 
-__all__ = ["Volume", "FusionOptions", "FusionResult", "FusionInputError", "FusionCancelled", "fuse_volumes",
-           "fuse_volumes_detailed", "load_volume", "save_volume"]
+__all__ = [
+    "Volume",
+    "FusionOptions",
+    "FusionResult",
+    "FusionInputError",
+    "FusionCancelled",
+    "fuse_volumes",
+    "fuse_volumes_detailed",
+    "load_volume",
+    "save_volume",
+]

@@ -16,6 +16,7 @@ runner). When the process is MONAI's bundle command it
 :func:`main` runs the same command in-process (``main(["run", "--config_file", ...])``), returning the exit
 status instead of raising: the tests use it, and it documents the behaviour.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,8 +31,7 @@ from .types import FusionInputError
 __all__ = ["check_command_line", "parse_command_line", "error_line", "excepthook", "main", "RUN_ARGUMENTS"]
 
 #: The arguments of ``monai.bundle run`` itself (everything else is a config override).
-RUN_ARGUMENTS = ("run_id", "init_id", "final_id", "meta_file", "config_file", "logging_file", "tracking",
-                 "args_file")
+RUN_ARGUMENTS = ("run_id", "init_id", "final_id", "meta_file", "config_file", "logging_file", "tracking", "args_file")
 _command: list[str] | None = None  # set by main(): the in-process command line
 
 
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         fire.Fire({"run": run}, command=_command)
     except SystemExit as exc:  # fire's usage errors
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
-    except BaseException as exc:  # noqa: BLE001 - every failure becomes one line, as on the command line
+    except (Exception, KeyboardInterrupt) as exc:  # every failure becomes one line, as on the command line
         if parse_flag(parse_command_line(_command).get("debug", False), "debug"):
             traceback.print_exception(exc)
         print(error_line(exc), file=sys.stderr, flush=True)

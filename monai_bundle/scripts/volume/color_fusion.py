@@ -4,6 +4,7 @@ The normalized functional volume A goes through a colour map (the pseudo-colour 
 network fuses its luminance Y with the MRI, and the chroma (Cb, Cr) of the pseudo-colour image is put back.
 Colour conversions are the project's conventions of :mod:`scripts.color` (BT.601 full range).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,8 +24,10 @@ def colormap_lut(name: str) -> np.ndarray:
     from matplotlib import colormaps
 
     if name not in colormaps:
-        raise FusionInputError(f"unknown colour map {name!r} (any matplotlib colour map name, e.g. "
-                               f"{', '.join(sorted(set(COLORMAPS.values())))})")
+        raise FusionInputError(
+            f"unknown colour map {name!r} (any matplotlib colour map name, e.g. "
+            f"{', '.join(sorted(set(COLORMAPS.values())))})"
+        )
     return colormaps[name](np.linspace(0.0, 1.0, _LUT_SIZE))[:, :3].astype(np.float32)
 
 

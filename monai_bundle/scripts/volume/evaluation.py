@@ -6,6 +6,7 @@ the normalized A and B on the reference grid and of the fused volume (the RGB ps
 colour mode), and averaged over the slices where A or B has content. ``metrics.json`` holds the per-pair and
 overall means.
 """
+
 from __future__ import annotations
 
 import json
@@ -77,8 +78,12 @@ class VolumeEvaluationRunner(VolumeFusionRunner):
         """Returns ``{"pairs": {A name: metrics}, "mean": metrics over pairs}`` (also written as JSON)."""
         scored = [m for m in self.per_pair.values() if m["slices"] > 0]
         names = [k for k, v in scored[0].items() if isinstance(v, float)] if scored else []
-        summary = {"task": self.options.task, "strength": float(self.options.strength),
-                   "pairs": self.per_pair, "mean": {n: float(np.mean([m[n] for m in scored])) for n in names}}
+        summary = {
+            "task": self.options.task,
+            "strength": float(self.options.strength),
+            "pairs": self.per_pair,
+            "mean": {n: float(np.mean([m[n] for m in scored])) for n in names},
+        }
         atomic_write(self.metrics_path, lambda tmp: tmp.write_text(json.dumps(summary, indent=2)), self.overwrite)
         print(f"wrote {self.metrics_path}")
         return summary

@@ -4,6 +4,7 @@ about differing grids, and the one resampler (MONAI ``SpatialResample``, the eng
 Every function works on RAS affines (voxel ``(i, j, k)`` -> mm), so volumes of any size, spacing, origin and
 direction (oblique included) are handled alike.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,8 +15,19 @@ from nibabel.orientations import aff2axcodes
 
 from .types import FusionInputError, Volume
 
-__all__ = ["through_plane_axis", "in_plane_area", "choose_reference", "physical_extent", "overlap_fraction",
-           "check_overlap", "describe_differences", "resample", "SlabResampler", "slab_size", "MIN_OVERLAP"]
+__all__ = [
+    "through_plane_axis",
+    "in_plane_area",
+    "choose_reference",
+    "physical_extent",
+    "overlap_fraction",
+    "check_overlap",
+    "describe_differences",
+    "resample",
+    "SlabResampler",
+    "slab_size",
+    "MIN_OVERLAP",
+]
 
 #: The smallest fraction of the reference grid that the other volume must cover.
 MIN_OVERLAP = 0.5
@@ -71,14 +83,17 @@ def overlap_fraction(reference: Volume, moving: Volume, samples: int = 24) -> fl
 def check_overlap(reference: Volume, moving: Volume, names: tuple[str, str]) -> float:
     """The overlap fraction; :class:`FusionInputError` when the volumes do not overlap or overlap too little."""
     fraction = overlap_fraction(reference, moving)
-    extents = (f"{names[0]} spans {_format_extent(reference)}, {names[1]} spans {_format_extent(moving)}")
+    extents = f"{names[0]} spans {_format_extent(reference)}, {names[1]} spans {_format_extent(moving)}"
     if fraction == 0.0:
-        raise FusionInputError(f"volumes {names[0]} and {names[1]} do not overlap in physical space ({extents}); "
-                               "check that they are of the same patient and study, or register them first")
+        raise FusionInputError(
+            f"volumes {names[0]} and {names[1]} do not overlap in physical space ({extents}); "
+            "check that they are of the same patient and study, or register them first"
+        )
     if fraction < MIN_OVERLAP:
         raise FusionInputError(
             f"volume {names[1]} covers only {fraction:.0%} of the reference {names[0]} (at least "
-            f"{MIN_OVERLAP:.0%} is needed; {extents}); check the volumes' origins or register them first")
+            f"{MIN_OVERLAP:.0%} is needed; {extents}); check the volumes' origins or register them first"
+        )
     return fraction
 
 
@@ -96,11 +111,15 @@ def describe_differences(reference: Volume, moving: Volume, names: tuple[str, st
     dir_mov = moving.affine[:3, :3] / moving.spacing
     if not np.allclose(dir_ref, dir_mov, atol=1e-3):
         o_ref, o_mov = _orientation(reference), _orientation(moving)
-        detail = (f"{names[0]} {o_ref}, {names[1]} {o_mov}" if o_ref != o_mov
-                  else f"both {o_ref}, but the axes are not parallel (oblique)")
+        detail = (
+            f"{names[0]} {o_ref}, {names[1]} {o_mov}"
+            if o_ref != o_mov
+            else f"both {o_ref}, but the axes are not parallel (oblique)"
+        )
         notes.append(f"orientation differs: {detail}")
-    same_grid = (reference.spatial_shape == moving.spatial_shape
-                 and np.allclose(reference.affine, moving.affine, atol=1e-4))
+    same_grid = reference.spatial_shape == moving.spatial_shape and np.allclose(
+        reference.affine, moving.affine, atol=1e-4
+    )
     if not same_grid:
         shape = "x".join(str(n) for n in reference.spatial_shape)
         notes.append(f"{names[1]} is resampled (linear) onto the {shape} grid of the reference {names[0]}")
@@ -154,8 +173,10 @@ class SlabResampler:
         block = self._source_block(self.affine @ shift, slab_shape)
         if block is None:
             return np.zeros(slab_shape, dtype=np.float32)
-        source = MetaTensor(torch.as_tensor(np.asarray(self.volume.array[block[0]], dtype=np.float32))[None],
-                            affine=torch.as_tensor(block[1]))
+        source = MetaTensor(
+            torch.as_tensor(np.asarray(self.volume.array[block[0]], dtype=np.float32))[None],
+            affine=torch.as_tensor(block[1]),
+        )
         slab = self.resampler(source, dst_affine=torch.as_tensor(self.affine @ shift), spatial_size=slab_shape)
         return np.asarray(slab[0])
 

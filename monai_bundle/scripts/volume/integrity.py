@@ -10,6 +10,7 @@ It streams in 1 MiB blocks: constant memory whatever the volume's size.
 Covered: NIfTI (``.nii``, ``.nii.gz``), NRRD (``.nrrd``, ``.nhdr``; raw or gzip, attached or detached data) and
 MetaImage (``.mha``, ``.mhd``; raw or zlib). Other formats (DICOM, Analyze) are left to their readers.
 """
+
 from __future__ import annotations
 
 import os
@@ -25,17 +26,53 @@ __all__ = ["verify_volume_file", "decoded_size"]
 
 _BLOCK = 1 << 20
 _GZIP, _ZLIB = 16 + zlib.MAX_WBITS, zlib.MAX_WBITS
-_NRRD_TYPES = {1: ("char", "signed char", "int8", "int8_t", "uchar", "unsigned char", "uint8", "uint8_t"),
-               2: ("short", "short int", "signed short", "signed short int", "int16", "int16_t", "ushort",
-                   "unsigned short", "unsigned short int", "uint16", "uint16_t"),
-               4: ("int", "signed int", "int32", "int32_t", "uint", "unsigned int", "uint32", "uint32_t", "float"),
-               8: ("longlong", "long long", "long long int", "signed long long", "signed long long int", "int64",
-                   "int64_t", "ulonglong", "unsigned long long", "unsigned long long int", "uint64", "uint64_t",
-                   "double")}
+_NRRD_TYPES = {
+    1: ("char", "signed char", "int8", "int8_t", "uchar", "unsigned char", "uint8", "uint8_t"),
+    2: (
+        "short",
+        "short int",
+        "signed short",
+        "signed short int",
+        "int16",
+        "int16_t",
+        "ushort",
+        "unsigned short",
+        "unsigned short int",
+        "uint16",
+        "uint16_t",
+    ),
+    4: ("int", "signed int", "int32", "int32_t", "uint", "unsigned int", "uint32", "uint32_t", "float"),
+    8: (
+        "longlong",
+        "long long",
+        "long long int",
+        "signed long long",
+        "signed long long int",
+        "int64",
+        "int64_t",
+        "ulonglong",
+        "unsigned long long",
+        "unsigned long long int",
+        "uint64",
+        "uint64_t",
+        "double",
+    ),
+}
 _NRRD_SIZE = {name: size for size, names in _NRRD_TYPES.items() for name in names}
-_META_SIZE = {"MET_CHAR": 1, "MET_UCHAR": 1, "MET_SHORT": 2, "MET_USHORT": 2, "MET_INT": 4, "MET_UINT": 4,
-              "MET_LONG": 4, "MET_ULONG": 4, "MET_LONG_LONG": 8, "MET_ULONG_LONG": 8, "MET_FLOAT": 4,
-              "MET_DOUBLE": 8}
+_META_SIZE = {
+    "MET_CHAR": 1,
+    "MET_UCHAR": 1,
+    "MET_SHORT": 2,
+    "MET_USHORT": 2,
+    "MET_INT": 4,
+    "MET_UINT": 4,
+    "MET_LONG": 4,
+    "MET_ULONG": 4,
+    "MET_LONG_LONG": 8,
+    "MET_ULONG_LONG": 8,
+    "MET_FLOAT": 4,
+    "MET_DOUBLE": 8,
+}
 
 
 def decoded_size(handle, wbits: int, name: str) -> int:
@@ -51,22 +88,30 @@ def decoded_size(handle, wbits: int, name: str) -> int:
         total += len(stream.flush())
     except zlib.error as exc:
         kind = "gzip" if wbits == _GZIP else "zlib"
-        raise FusionInputError(f"{name} is corrupt: its {kind} data fail the integrity check ({exc}); the file "
-                               "was damaged on disk or in transfer: copy it again from its source") from exc
+        raise FusionInputError(
+            f"{name} is corrupt: its {kind} data fail the integrity check ({exc}); the file "
+            "was damaged on disk or in transfer: copy it again from its source"
+        ) from exc
     if not stream.eof:
-        raise FusionInputError(f"{name} is truncated: its compressed data end early (after {total} bytes); "
-                               "copy the file again from its source")
+        raise FusionInputError(
+            f"{name} is truncated: its compressed data end early (after {total} bytes); "
+            "copy the file again from its source"
+        )
     return total
 
 
 def _check_size(name: str, actual: int, expected: int) -> None:
     """Refuse voxel data shorter or longer than the header describes."""
     if actual < expected:
-        raise FusionInputError(f"{name} is truncated: its header describes {expected} bytes of voxel data but the "
-                               f"file holds {actual}; copy the file again from its source")
+        raise FusionInputError(
+            f"{name} is truncated: its header describes {expected} bytes of voxel data but the "
+            f"file holds {actual}; copy the file again from its source"
+        )
     if actual > expected:
-        raise FusionInputError(f"{name} holds {actual} bytes of voxel data where its header describes {expected}: "
-                               "the header (dimensions or voxel type) does not match the data")
+        raise FusionInputError(
+            f"{name} holds {actual} bytes of voxel data where its header describes {expected}: "
+            "the header (dimensions or voxel type) does not match the data"
+        )
 
 
 def _verify_nifti(path: Path) -> None:

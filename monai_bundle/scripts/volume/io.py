@@ -11,6 +11,7 @@
   ``(z, y, x)`` conversion). ``itk`` is imported only where it is
   needed, so NIfTI-only use does not pay its start-up time.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,8 +27,17 @@ from monai.data import ITKReader
 from .integrity import verify_volume_file
 from .types import FusionInputError, Volume
 
-__all__ = ["load_volume", "save_volume", "atomic_write", "to_itk_image", "volume_name", "output_path",
-           "is_nifti", "partial_name", "error_reason"]
+__all__ = [
+    "load_volume",
+    "save_volume",
+    "atomic_write",
+    "to_itk_image",
+    "volume_name",
+    "output_path",
+    "is_nifti",
+    "partial_name",
+    "error_reason",
+]
 
 _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 _SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".dcm", ".img", ".hdr", ".gz")
@@ -40,8 +50,11 @@ def error_reason(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     lines = [line.strip() for line in str(exc).strip().splitlines()]
-    lines = [re.sub(r"^(itk::ERROR|ITK ERROR): \w+\(0x[0-9a-f]+\): ", "", line).rstrip(":;") for line in lines
-             if line and not re.search(r"\.(cxx|cpp|h|hxx|txx):\d+:?$", line)]
+    lines = [
+        re.sub(r"^(itk::ERROR|ITK ERROR): \w+\(0x[0-9a-f]+\): ", "", line).rstrip(":;")
+        for line in lines
+        if line and not re.search(r"\.(cxx|cpp|h|hxx|txx):\d+:?$", line)
+    ]
     if len(lines) > 2:  # a chain of readers' complaints: the first says what, the last why
         lines = [lines[0], lines[-1]]
     return ": ".join(lines) if lines else type(exc).__name__
@@ -73,7 +86,7 @@ def _read_nifti(path: Path) -> tuple[np.ndarray, np.ndarray, int]:
     Unscaled voxels keep their stored type (an int16 CT stays int16: half the memory of float32); scaled
     ones (``scl_slope`` / ``scl_inter``) are computed in float32."""
     image = nib.load(str(path), mmap=False)
-    dims = tuple(int(d) for d in image.header["dim"][1: int(image.header["dim"][0]) + 1])
+    dims = tuple(int(d) for d in image.header["dim"][1 : int(image.header["dim"][0]) + 1])
     if len(dims) == 4 and dims[3] > 1:
         raise FusionInputError(f"{path} is a 4-D image {dims} (e.g. a time series); a 3-D volume is expected")
     if len(dims) == 5 and dims[3] > 1:
@@ -114,8 +127,9 @@ def load_volume(path: str | Path, verify: bool = True) -> Volume:
     except FusionInputError:
         raise
     except Exception as exc:  # readers raise many types for truncated or foreign files
-        raise FusionInputError(f"cannot read {path} as a volume (NIfTI, NRRD, DICOM, ...): "
-                               f"{error_reason(exc)}") from exc
+        raise FusionInputError(
+            f"cannot read {path} as a volume (NIfTI, NRRD, DICOM, ...): " f"{error_reason(exc)}"
+        ) from exc
     spatial = array.ndim - (1 if channels > 1 else 0)
     if spatial != 3:
         raise FusionInputError(f"{path} is a {spatial}-D image of shape {array.shape}; a 3-D volume is expected")
@@ -174,8 +188,10 @@ def _publish(temporary: Path, path: Path, overwrite: bool) -> None:
     try:
         os.link(temporary, path)
     except FileExistsError:
-        raise FusionInputError(f"{path} appeared while this run was writing it (another program?); it was "
-                               "kept: pass --overwrite true to replace it") from None
+        raise FusionInputError(
+            f"{path} appeared while this run was writing it (another program?); it was "
+            "kept: pass --overwrite true to replace it"
+        ) from None
     except OSError:  # a file system without hard links: check, then rename (a small window)
         if path.exists():
             raise FusionInputError(f"{path} exists; it was kept: pass --overwrite true to replace it") from None
@@ -205,6 +221,7 @@ def save_volume(volume: Volume, path: str | Path, overwrite: bool = True) -> Pat
     """Write ``volume`` to ``path`` atomically (see :func:`atomic_write`): the format follows the extension
     (``.nii.gz`` / ``.nii`` with nibabel, anything else ITK writes, e.g. ``.nrrd``). Returns the path."""
     if volume.array.ndim != 3 and not volume.is_rgb:
-        raise FusionInputError(f"can only write a scalar (I, J, K) or RGB (I, J, K, 3) volume, "
-                               f"got shape {volume.array.shape}")
+        raise FusionInputError(
+            f"can only write a scalar (I, J, K) or RGB (I, J, K, 3) volume, " f"got shape {volume.array.shape}"
+        )
     return atomic_write(path, lambda temporary: _write(volume, temporary), overwrite)

@@ -8,6 +8,7 @@ without ``kind`` adjusts the task's preset, e.g. ``{'level': 60}``).
 NaN / Inf voxels are never silently propagated: they are refused (``nonfinite='error'``) or replaced by the
 volume's smallest finite value (``'fill'``), and the number of such voxels is reported.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,8 +18,16 @@ import numpy as np
 
 from .types import FusionInputError
 
-__all__ = ["NORM_PRESETS", "TASK_PRESETS", "resolve_norm", "normalize", "describe_norm", "NormRange", "norm_range",
-           "apply_norm"]
+__all__ = [
+    "NORM_PRESETS",
+    "TASK_PRESETS",
+    "resolve_norm",
+    "normalize",
+    "describe_norm",
+    "NormRange",
+    "norm_range",
+    "apply_norm",
+]
 
 NORM_PRESETS: dict[str, dict] = {
     "ct-brain": {"kind": "window", "level": 40.0, "width": 80.0},
@@ -56,20 +65,27 @@ def resolve_norm(task: str, which: str, override: dict | str | None = None) -> d
         return base
     if isinstance(override, str):
         if override not in NORM_PRESETS:
-            raise FusionInputError(f"unknown normalization preset {override!r} for volume {which.upper()}; "
-                                   f"expected one of {', '.join(NORM_PRESETS)}")
+            raise FusionInputError(
+                f"unknown normalization preset {override!r} for volume {which.upper()}; "
+                f"expected one of {', '.join(NORM_PRESETS)}"
+            )
         return dict(NORM_PRESETS[override])
     if not isinstance(override, dict):
-        raise FusionInputError(f"normalization of volume {which.upper()} must be a preset name or a dict, "
-                               f"got {type(override).__name__}")
+        raise FusionInputError(
+            f"normalization of volume {which.upper()} must be a preset name or a dict, "
+            f"got {type(override).__name__}"
+        )
     kind = override.get("kind", base["kind"])
     if kind not in _KEYS:
-        raise FusionInputError(f"unknown normalization kind {kind!r} for volume {which.upper()}; "
-                               f"expected one of {', '.join(_KEYS)}")
+        raise FusionInputError(
+            f"unknown normalization kind {kind!r} for volume {which.upper()}; " f"expected one of {', '.join(_KEYS)}"
+        )
     unknown = set(override) - {"kind", *_KEYS[kind]}
     if unknown:
-        raise FusionInputError(f"unknown {kind} normalization keys {sorted(unknown)} for volume {which.upper()}; "
-                               f"expected {', '.join(_KEYS[kind])}")
+        raise FusionInputError(
+            f"unknown {kind} normalization keys {sorted(unknown)} for volume {which.upper()}; "
+            f"expected {', '.join(_KEYS[kind])}"
+        )
     defaults = base if base["kind"] == kind else (NORM_PRESETS["percentile"] if kind == "percentile" else {})
     spec = {"kind": kind}
     for key in _KEYS[kind]:
@@ -85,8 +101,10 @@ def resolve_norm(task: str, which: str, override: dict | str | None = None) -> d
     if kind == "window" and spec["width"] <= 0:
         raise FusionInputError(f"window width of volume {which.upper()} must be positive, got {spec['width']:g}")
     if kind == "percentile" and not 0.0 <= spec["low"] < spec["high"] <= 100.0:
-        raise FusionInputError(f"percentiles of volume {which.upper()} must satisfy 0 <= low < high <= 100, "
-                               f"got {spec['low']:g}, {spec['high']:g}")
+        raise FusionInputError(
+            f"percentiles of volume {which.upper()} must satisfy 0 <= low < high <= 100, "
+            f"got {spec['low']:g}, {spec['high']:g}"
+        )
     return spec
 
 
@@ -99,8 +117,9 @@ class NormRange:
     fill: float | None = None
 
 
-def _without_nonfinite(array: np.ndarray, name: str, nonfinite: str,
-                       note: Callable[[str], None]) -> tuple[np.ndarray, float | None]:
+def _without_nonfinite(
+    array: np.ndarray, name: str, nonfinite: str, note: Callable[[str], None]
+) -> tuple[np.ndarray, float | None]:
     """(``array`` or a copy without NaN/Inf, fill value or None); refused or filled per ``nonfinite``.
 
     Integer volumes have no NaN/Inf; float ones are scanned by their minimum and maximum (NaN propagates, so no
@@ -119,8 +138,9 @@ def _without_nonfinite(array: np.ndarray, name: str, nonfinite: str,
     return np.where(finite, array, array.dtype.type(fill)), fill
 
 
-def norm_range(array: np.ndarray, spec: dict, name: str, nonfinite: str = "error",
-               note: Callable[[str], None] | None = None) -> NormRange:
+def norm_range(
+    array: np.ndarray, spec: dict, name: str, nonfinite: str = "error", note: Callable[[str], None] | None = None
+) -> NormRange:
     """The :class:`NormRange` of ``array`` under ``spec`` (see :func:`resolve_norm`), from the whole volume.
 
     Refuses (:class:`FusionInputError`) NaN/Inf voxels (unless ``nonfinite='fill'``), a constant volume, and a
@@ -141,9 +161,11 @@ def norm_range(array: np.ndarray, spec: dict, name: str, nonfinite: str = "error
             low, high = v_min, v_max
     ends = np.clip((np.array([v_min, v_max], dtype=np.float64) - low) / (high - low), 0.0, 1.0)
     if ends[0] == ends[1]:
-        raise FusionInputError(f"volume {name} is constant after normalization ({describe_norm(spec)} maps its "
-                               f"data range [{v_min:g}, {v_max:g}] to a single value); choose another "
-                               "window or preset")
+        raise FusionInputError(
+            f"volume {name} is constant after normalization ({describe_norm(spec)} maps its "
+            f"data range [{v_min:g}, {v_max:g}] to a single value); choose another "
+            "window or preset"
+        )
     return NormRange(low, high, fill)
 
 
@@ -158,7 +180,8 @@ def apply_norm(array: np.ndarray, mapping: NormRange) -> np.ndarray:
     return out
 
 
-def normalize(array: np.ndarray, spec: dict, name: str, nonfinite: str = "error",
-              note: Callable[[str], None] | None = None) -> np.ndarray:
+def normalize(
+    array: np.ndarray, spec: dict, name: str, nonfinite: str = "error", note: Callable[[str], None] | None = None
+) -> np.ndarray:
     """``array`` mapped to float32 [0, 1] by ``spec``: :func:`apply_norm` of :func:`norm_range` (which see)."""
     return apply_norm(array, norm_range(array, spec, name, nonfinite, note))

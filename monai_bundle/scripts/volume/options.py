@@ -6,6 +6,7 @@ strength (inside :data:`scripts.task_defaults.STRENGTH_RANGE`), flags (``True`` 
 CUDA device without a GPU is refused here, not after the volumes have been read), normalizations and colour
 map. :func:`closest` suggests the nearest valid name for a misspelled one.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -73,8 +74,9 @@ def validate_options(options: FusionOptions) -> tuple[dict, dict, str | None]:
     colormap = None
     if options.color:
         if options.task not in COLORMAPS:
-            raise FusionInputError(f"colour fusion is for PET/SPECT tasks ({', '.join(COLORMAPS)}), "
-                                   f"not {options.task}")
+            raise FusionInputError(
+                f"colour fusion is for PET/SPECT tasks ({', '.join(COLORMAPS)}), " f"not {options.task}"
+            )
         colormap = options.colormap or COLORMAPS[options.task]
         colormap_lut(colormap)  # refuses an unknown name now, not after the network has run
     return resolve_norm(options.task, "a", options.norm_a), resolve_norm(options.task, "b", options.norm_b), colormap

@@ -11,6 +11,7 @@ is writing them. Claiming also proves that the folder is writable.
 :class:`OutputFolders` remembers which folders a run created, so that a run that fails leaves no new empty
 folder behind.
 """
+
 from __future__ import annotations
 
 import os
@@ -31,8 +32,10 @@ _STARTING = 10.0  # seconds: a lock without a process id yet is that young at mo
 def check_output_suffix(suffix: str) -> str:
     """``suffix`` (e.g. ``_fused.nii.gz``) when it ends in a writable 3-D format; else a FusionInputError."""
     if not isinstance(suffix, str) or not suffix.lower().endswith(WRITABLE_SUFFIXES) or "/" in suffix:
-        raise FusionInputError(f"unsupported --output_suffix {suffix!r}: it must end in a 3-D volume format, "
-                               f"one of {', '.join(WRITABLE_SUFFIXES)} (e.g. '_fused.nii.gz')")
+        raise FusionInputError(
+            f"unsupported --output_suffix {suffix!r}: it must end in a 3-D volume format, "
+            f"one of {', '.join(WRITABLE_SUFFIXES)} (e.g. '_fused.nii.gz')"
+        )
     return suffix
 
 
@@ -51,8 +54,10 @@ class OutputFolders:
             probe = probe.parent
         blocker = next((p for p in Path(folder).absolute().parents if p.is_file()), None)
         if Path(folder).is_file() or blocker is not None:
-            raise FusionInputError(f"the output folder {folder} cannot be created: {blocker or folder} is a file; "
-                                   "choose another --output_dir")
+            raise FusionInputError(
+                f"the output folder {folder} cannot be created: {blocker or folder} is a file; "
+                "choose another --output_dir"
+            )
         try:
             Path(folder).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -123,13 +128,15 @@ class OutputClaim:
                     where = f"process {pid or '(starting)'}" + ("" if holder_host == host else f" on {holder_host}")
                     raise FusionInputError(
                         f"{self.path} is being written by another run ({where}); wait for it, or choose another "
-                        f"--output_dir (if no run is active, delete {self.lock})") from None
+                        f"--output_dir (if no run is active, delete {self.lock})"
+                    ) from None
                 self.lock.unlink(missing_ok=True)  # stale: its run was killed
                 self.notes.append(f"removed the stale lock of an interrupted run: {self.lock.name}")
                 continue
             except OSError as exc:
-                raise FusionInputError(f"the output folder {self.path.parent} is not writable: "
-                                       f"{error_reason(exc)}") from exc
+                raise FusionInputError(
+                    f"the output folder {self.path.parent} is not writable: " f"{error_reason(exc)}"
+                ) from exc
             with os.fdopen(descriptor, "w") as handle:
                 handle.write(f"{os.getpid()} {host}\n")
             self.held = True
@@ -141,8 +148,10 @@ class OutputClaim:
             self.notes.append(f"removed a partial file left by an interrupted run: {stale.name}")
         if self.path.exists() and not self.overwrite:
             self.release()
-            raise FusionInputError(f"{self.path} exists; it was kept: pass --overwrite true to replace it, or "
-                                   "choose another --output_dir")
+            raise FusionInputError(
+                f"{self.path} exists; it was kept: pass --overwrite true to replace it, or "
+                "choose another --output_dir"
+            )
         if self.path.is_dir():
             self.release()
             raise FusionInputError(f"the output path {self.path} is an existing folder")

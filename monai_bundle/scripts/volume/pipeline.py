@@ -8,6 +8,7 @@ pseudo-colour, inference, colour restored. Only the other volume is normalized w
 the normalized, resampled inputs are kept for the caller only when asked (``keep_inputs``), so a 512 x 512 x
 300 pair fuses in well under 2 GB. Inputs are never modified; nothing is written here (see :mod:`.io`).
 """
+
 from __future__ import annotations
 
 import logging
@@ -18,8 +19,14 @@ from typing import Callable
 import numpy as np
 
 from .color_fusion import pseudo_colour, restore_colour
-from .geometry import (SlabResampler, check_overlap, choose_reference, describe_differences, slab_size,
-                       through_plane_axis)
+from .geometry import (
+    SlabResampler,
+    check_overlap,
+    choose_reference,
+    describe_differences,
+    slab_size,
+    through_plane_axis,
+)
 from .normalize import apply_norm, norm_range
 from .options import validate_options
 from .plausibility import intensity_warnings
@@ -67,11 +74,15 @@ def check_volume(volume: Volume, name: str) -> Volume:
     if array.ndim == 4 and array.shape[3] == 1:
         array = array[..., 0]
     if array.ndim == 4 and array.shape[3] == 3:
-        raise FusionInputError(f"volume {name} has 3 channels (RGB, shape {array.shape}); fusion needs scalar "
-                               "volumes: load the gray-scale volume (use color=True for a colour output)")
+        raise FusionInputError(
+            f"volume {name} has 3 channels (RGB, shape {array.shape}); fusion needs scalar "
+            "volumes: load the gray-scale volume (use color=True for a colour output)"
+        )
     if array.ndim == 4:
-        raise FusionInputError(f"volume {name} is 4-D (shape {array.shape}: a time series or {array.shape[3]} "
-                               "channels); a 3-D scalar volume is expected")
+        raise FusionInputError(
+            f"volume {name} is 4-D (shape {array.shape}: a time series or {array.shape[3]} "
+            "channels); a 3-D scalar volume is expected"
+        )
     if array.ndim != 3:
         raise FusionInputError(f"volume {name} is {array.ndim}-D (shape {array.shape}); a 3-D volume is expected")
     if min(array.shape) < 1:
@@ -91,8 +102,13 @@ def prepare_network(options: FusionOptions, network=None):
     if network is None:
         from ..weights import load_network
 
-        return load_network(options.task, models_dir=options.models_dir, device="cpu",
-                            strength=float(options.strength), **options.network_kwargs)
+        return load_network(
+            options.task,
+            models_dir=options.models_dir,
+            device="cpu",
+            strength=float(options.strength),
+            **options.network_kwargs,
+        )
     if hasattr(network, "strength"):
         network.strength = float(options.strength)
     return network
@@ -104,9 +120,16 @@ def _modalities(task: str) -> tuple[str, str]:
     return first, second
 
 
-def fuse_volumes_detailed(a: Volume, b: Volume, options: FusionOptions | None = None, network=None,
-                          progress: Callable[[float], None] | None = None, cancel: Callable[[], bool] | None = None,
-                          notify: Callable[[str], None] | None = None, keep_inputs: bool = True) -> FusionResult:
+def fuse_volumes_detailed(
+    a: Volume,
+    b: Volume,
+    options: FusionOptions | None = None,
+    network=None,
+    progress: Callable[[float], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+    notify: Callable[[str], None] | None = None,
+    keep_inputs: bool = True,
+) -> FusionResult:
     """Fuse A (CT/PET/SPECT) and B (MRI): the fused volume on the reference grid, plus (``keep_inputs``) A and B
     normalized on that grid.
 
@@ -126,7 +149,8 @@ def fuse_volumes_detailed(a: Volume, b: Volume, options: FusionOptions | None = 
     if min(plane) < MIN_SLICE_SIZE:
         raise FusionInputError(
             f"the reference volume {names[0]} has {plane[0]}x{plane[1]}-voxel slices along axis {axis}; the "
-            f"network needs at least {MIN_SLICE_SIZE}x{MIN_SLICE_SIZE} (choose another slice axis or reference)")
+            f"network needs at least {MIN_SLICE_SIZE}x{MIN_SLICE_SIZE} (choose another slice axis or reference)"
+        )
     if not options.register:
         check_overlap(ref, b if reference == "a" else a, names)
     device = resolve_device(options.device)
@@ -164,9 +188,15 @@ def fuse_volumes_detailed(a: Volume, b: Volume, options: FusionOptions | None = 
 
     shape, span = ref.spatial_shape, _INFERRED - _PREPARED
     resampler = SlabResampler(moving_n, ref.affine, shape, axis)
-    guarded = GuardedForward(network.eval(), device, options.batch_size, shape[axis], cancel=cancel,
-                             notify=report.note,
-                             progress=None if progress is None else (lambda f: progress(_PREPARED + span * f)))
+    guarded = GuardedForward(
+        network.eval(),
+        device,
+        options.batch_size,
+        shape[axis],
+        cancel=cancel,
+        notify=report.note,
+        progress=None if progress is None else (lambda f: progress(_PREPARED + span * f)),
+    )
     channels = (3,) if colormap is not None else ()
     fused = np.empty(shape + channels, dtype=np.float32)
     kept_a = np.empty(shape + channels, dtype=np.float32) if keep_inputs else None
@@ -195,13 +225,27 @@ def fuse_volumes_detailed(a: Volume, b: Volume, options: FusionOptions | None = 
             kept_a[index], kept_b[index] = a_slab, b_slab
     report.step(1.0)
     kept = [Volume(v, ref.affine) if v is not None else None for v in (kept_a, kept_b)]
-    return FusionResult(fused=Volume(fused, ref.affine), a=kept[0], b=kept[1], reference=reference, slice_axis=axis,
-                        notes=report.notes, timings=report.timings, registration=registration)
+    return FusionResult(
+        fused=Volume(fused, ref.affine),
+        a=kept[0],
+        b=kept[1],
+        reference=reference,
+        slice_axis=axis,
+        notes=report.notes,
+        timings=report.timings,
+        registration=registration,
+    )
 
 
-def fuse_volumes(a: Volume, b: Volume, options: FusionOptions | None = None, network=None,
-                 progress: Callable[[float], None] | None = None, cancel: Callable[[], bool] | None = None,
-                 notify: Callable[[str], None] | None = None) -> Volume:
+def fuse_volumes(
+    a: Volume,
+    b: Volume,
+    options: FusionOptions | None = None,
+    network=None,
+    progress: Callable[[float], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+    notify: Callable[[str], None] | None = None,
+) -> Volume:
     """Fuse A (CT/PET/SPECT, network channel 0) and B (MRI, channel 1) into a float32 [0, 1] volume with the
     reference's exact geometry (RGB ``(I, J, K, 3)`` when ``options.color``). See :func:`fuse_volumes_detailed`.
     """

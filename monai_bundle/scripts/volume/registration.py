@@ -18,6 +18,7 @@ shrunk through-plane below its slice spacing), the metric is sampled on a regula
 fixed-image mask keeps a margin from the grid's faces (mutual information otherwise rewards transforms that push
 poorly matching border slices out of the overlap).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -87,8 +88,9 @@ def _parameter_weights(fixed: Volume) -> tuple[list[float], str]:
         return [1.0] * 6, ""  # oblique slices: no scanner axis to keep
     rotation = [1.0 if i == physical else 0.0 for i in range(3)]
     translation = [0.0 if i == physical else 1.0 for i in range(3)]
-    return rotation + translation, (f"in-plane registration (slices {spacing[axis]:.3g} mm apart: the slice "
-                                    "positions are kept)")
+    return rotation + translation, (
+        f"in-plane registration (slices {spacing[axis]:.3g} mm apart: the slice " "positions are kept)"
+    )
 
 
 def _fixed_mask(fixed: Volume):
@@ -99,8 +101,9 @@ def _fixed_mask(fixed: Volume):
     mask = np.zeros(shape, dtype=np.float32)
     margin = [min(int(np.ceil(_MARGIN_MM / s)), (n - 1) // 4) for s, n in zip(fixed.spacing, shape)]
     mask[tuple(slice(m, n - m) for m, n in zip(margin, shape))] = 1
-    image = itk.cast_image_filter(to_itk_image(Volume(mask, fixed.affine)),
-                                  ttype=(itk.Image[itk.F, 3], itk.Image[itk.UC, 3]))
+    image = itk.cast_image_filter(
+        to_itk_image(Volume(mask, fixed.affine)), ttype=(itk.Image[itk.F, 3], itk.Image[itk.UC, 3])
+    )
     spatial = itk.ImageMaskSpatialObject[3].New()
     spatial.SetImage(image)
     spatial.Update()
@@ -151,14 +154,24 @@ def register_rigid(fixed: Volume, moving: Volume, iterations: int = 300) -> Regi
 
     metric = _metric(None, None, mask)
     optimizer = itk.RegularStepGradientDescentOptimizerv4[itk.D].New(
-        LearningRate=1.0, MinimumStepLength=1e-4, GradientMagnitudeTolerance=1e-8, NumberOfIterations=iterations,
-        RelaxationFactor=0.5, ReturnBestParametersAndValue=True)
+        LearningRate=1.0,
+        MinimumStepLength=1e-4,
+        GradientMagnitudeTolerance=1e-8,
+        NumberOfIterations=iterations,
+        RelaxationFactor=0.5,
+        ReturnBestParametersAndValue=True,
+    )
     weights, scope = _parameter_weights(fixed)
     optimizer.SetWeights(itk.OptimizerParameters[itk.D](weights))
     optimizer.SetScalesEstimator(itk.RegistrationParameterScalesFromPhysicalShift[type(metric)].New(Metric=metric))
     method = itk.ImageRegistrationMethodv4[image_type, image_type].New(
-        FixedImage=fixed_image, MovingImage=moving_image, Metric=metric, Optimizer=optimizer,
-        InitialTransform=transform, InPlace=True)
+        FixedImage=fixed_image,
+        MovingImage=moving_image,
+        Metric=metric,
+        Optimizer=optimizer,
+        InitialTransform=transform,
+        InPlace=True,
+    )
     levels = [4, 2, 1] if min(fixed.spatial_shape) >= 32 else [2, 1]
     finest = float(fixed.spacing.min())
     method.SetNumberOfLevels(len(levels))
@@ -169,7 +182,7 @@ def register_rigid(fixed: Volume, moving: Volume, iterations: int = 300) -> Regi
     enums = itk.itkImageRegistrationMethodv4Python.itkImageRegistrationMethodv4Enums
     method.SetMetricSamplingStrategy(enums.MetricSamplingStrategy_REGULAR)
     voxels = float(np.prod(fixed.spatial_shape))
-    method.SetMetricSamplingPercentagePerLevel([min(1.0, _SAMPLES * f ** 3 / voxels) for f in levels])
+    method.SetMetricSamplingPercentagePerLevel([min(1.0, _SAMPLES * f**3 / voxels) for f in levels])
     method.MetricSamplingReinitializeSeed(1)
     try:
         method.Update()
@@ -190,16 +203,28 @@ def _judge(found: np.ndarray, before: float, after: float, overlapping: bool) ->
         message = f"registered B to A: {describe_rigid(found)} ({measure})"
         return Registration(found, before, after, "registered", message)
     if overlapping and max(rigid_error(found, np.eye(4))) < 0.1:
-        return Registration(np.eye(4), before, after, "aligned", f"registration: the volumes are already aligned "
-                            f"(it found no better alignment than the scanner coordinates; {measure})")
+        return Registration(
+            np.eye(4),
+            before,
+            after,
+            "aligned",
+            f"registration: the volumes are already aligned "
+            f"(it found no better alignment than the scanner coordinates; {measure})",
+        )
     if overlapping:
-        return Registration(np.eye(4), before, after, "rejected",
-                            f"registration rejected: its result ({describe_rigid(found)}) did not improve the match "
-                            f"({measure}); the volumes are fused as they are, in scanner coordinates")
+        return Registration(
+            np.eye(4),
+            before,
+            after,
+            "rejected",
+            f"registration rejected: its result ({describe_rigid(found)}) did not improve the match "
+            f"({measure}); the volumes are fused as they are, in scanner coordinates",
+        )
     raise FusionInputError(
         f"rigid registration could not align B to A ({measure}, {describe_rigid(found)}): the volumes do not "
         "overlap in scanner coordinates and their contents do not match; check that they are of the same "
-        "patient, or align them in another tool first")
+        "patient, or align them in another tool first"
+    )
 
 
 def _centre(volume: Volume) -> np.ndarray:

@@ -11,6 +11,7 @@ atomically; a run that fails leaves no lock, partial file or new empty folder be
 A datalist run prints a summary (written / failed / skipped, with each reason); with ``continue_on_error`` it
 goes on past a pair that fails and reports the failures at the end (an error, so the exit status says so).
 """
+
 from __future__ import annotations
 
 import json
@@ -43,8 +44,9 @@ def read_datalist(datalist) -> list[tuple[Path, Path]]:
     if isinstance(datalist, dict):
         datalist = datalist.get("pairs")
     if not isinstance(datalist, list):
-        raise FusionInputError('a datalist is a list of {"image_a": ..., "image_b": ...} entries '
-                               '(or {"pairs": [...]})')
+        raise FusionInputError(
+            'a datalist is a list of {"image_a": ..., "image_b": ...} entries ' '(or {"pairs": [...]})'
+        )
     pairs = []
     for number, entry in enumerate(datalist):
         if not isinstance(entry, dict) or not {"image_a", "image_b"} <= set(entry):
@@ -63,11 +65,15 @@ class RunSummary:
     not_attempted: list[Path] = field(default_factory=list)
 
     def lines(self) -> list[str]:
-        counts = (f"summary: {len(self.written)} written, {len(self.failed)} failed, {len(self.skipped)} skipped"
-                  + (f", {len(self.not_attempted)} not attempted" if self.not_attempted else ""))
-        return ([counts] + [f"  failed  {a}: {reason}" for a, reason in self.failed]
-                + [f"  skipped {a}: {reason}" for a, reason in self.skipped]
-                + [f"  not attempted {a} (the run stopped at the first failure)" for a in self.not_attempted])
+        counts = f"summary: {len(self.written)} written, {len(self.failed)} failed, {len(self.skipped)} skipped" + (
+            f", {len(self.not_attempted)} not attempted" if self.not_attempted else ""
+        )
+        return (
+            [counts]
+            + [f"  failed  {a}: {reason}" for a, reason in self.failed]
+            + [f"  skipped {a}: {reason}" for a, reason in self.skipped]
+            + [f"  not attempted {a} (the run stopped at the first failure)" for a in self.not_attempted]
+        )
 
 
 class VolumeFusionRunner:
@@ -83,11 +89,33 @@ class VolumeFusionRunner:
     keep_inputs = False  #: whether fuse_pair keeps the normalized inputs on the grid (evaluation and demo do)
     skip_existing = True  #: whether a datalist pair with an existing output is skipped (else refused)
 
-    def __init__(self, image_a=None, image_b=None, output_dir="eval", datalist=None, task="CT-MRI",
-                 strength=None, device="auto", reference="auto", slice_axis=None, batch_size=8, register=False,
-                 norm_a=None, norm_b=None, color=False, colormap=None, nonfinite="error", models_dir=None,
-                 network_kwargs=None, network=None, suffix="_fused.nii.gz", show_progress=None, cancel=None,
-                 overwrite=False, continue_on_error=False):
+    def __init__(
+        self,
+        image_a=None,
+        image_b=None,
+        output_dir="eval",
+        datalist=None,
+        task="CT-MRI",
+        strength=None,
+        device="auto",
+        reference="auto",
+        slice_axis=None,
+        batch_size=8,
+        register=False,
+        norm_a=None,
+        norm_b=None,
+        color=False,
+        colormap=None,
+        nonfinite="error",
+        models_dir=None,
+        network_kwargs=None,
+        network=None,
+        suffix="_fused.nii.gz",
+        show_progress=None,
+        cancel=None,
+        overwrite=False,
+        continue_on_error=False,
+    ):
         self.image_a, self.image_b, self.datalist = image_a, image_b, datalist
         self.output_dir = Path(output_dir)
         self.suffix = suffix
@@ -99,9 +127,21 @@ class VolumeFusionRunner:
         self.claims: list[OutputClaim] = []
         self.summary = RunSummary()
         self.options = FusionOptions(
-            task=task, strength=strength, reference=reference, slice_axis=slice_axis, device=device,
-            batch_size=batch_size, register=register, norm_a=norm_a, norm_b=norm_b, color=color,
-            colormap=colormap, nonfinite=nonfinite, models_dir=models_dir, network_kwargs=dict(network_kwargs or {}))
+            task=task,
+            strength=strength,
+            reference=reference,
+            slice_axis=slice_axis,
+            device=device,
+            batch_size=batch_size,
+            register=register,
+            norm_a=norm_a,
+            norm_b=norm_b,
+            color=color,
+            colormap=colormap,
+            nonfinite=nonfinite,
+            models_dir=models_dir,
+            network_kwargs=dict(network_kwargs or {}),
+        )
 
     def pairs(self) -> list[tuple[Path, Path, Path]]:
         """(A, B, output) for every pair, checked: inputs exist and differ, outputs distinct and not inputs."""
@@ -121,12 +161,16 @@ class VolumeFusionRunner:
                 if not path.exists():
                     raise FusionInputError(f"input volume not found: {path}")
             if os.path.realpath(a) == os.path.realpath(b):
-                raise FusionInputError(f"image_a and image_b are the same file ({a}); give the CT/PET/SPECT as "
-                                       "image_a and the MRI as image_b")
+                raise FusionInputError(
+                    f"image_a and image_b are the same file ({a}); give the CT/PET/SPECT as "
+                    "image_a and the MRI as image_b"
+                )
             out = output_path(a, self.output_dir, self.suffix)
             if os.path.realpath(out) in inputs:
-                raise FusionInputError(f"the output path {out} is an input volume; choose another output folder "
-                                       "(inputs are never overwritten)")
+                raise FusionInputError(
+                    f"the output path {out} is an input volume; choose another output folder "
+                    "(inputs are never overwritten)"
+                )
             if out in seen:
                 raise FusionInputError(f"{a} and {seen[out]} would both be written to {out}; rename one of them")
             seen[out] = a
@@ -146,13 +190,20 @@ class VolumeFusionRunner:
         if self.show_progress:
             from tqdm import tqdm
 
-            bar = tqdm(total=100, desc=a_path.name, unit="%", bar_format="{l_bar}{bar}| {n:.0f}% [{elapsed}]",
-                       file=sys.stderr)
+            bar = tqdm(
+                total=100, desc=a_path.name, unit="%", bar_format="{l_bar}{bar}| {n:.0f}% [{elapsed}]", file=sys.stderr
+            )
         try:
             result = fuse_volumes_detailed(
-                a, b, self.options, network=self.load_network(), keep_inputs=self.keep_inputs,
-                progress=None if bar is None else (lambda f: bar.update(100 * f - bar.n)), cancel=self.cancel,
-                notify=(lambda message: bar.write(f"  {message}")) if bar is not None else self._notify)
+                a,
+                b,
+                self.options,
+                network=self.load_network(),
+                keep_inputs=self.keep_inputs,
+                progress=None if bar is None else (lambda f: bar.update(100 * f - bar.n)),
+                cancel=self.cancel,
+                notify=(lambda message: bar.write(f"  {message}")) if bar is not None else self._notify,
+            )
         finally:
             if bar is not None:
                 bar.close()
@@ -219,7 +270,7 @@ class VolumeFusionRunner:
                 except (FusionInputError, ValueError) as exc:  # bad data or weights: this pair only
                     self.summary.failed.append((a_path, str(exc)))
                     if not self.continue_on_error:
-                        self.summary.not_attempted = [a for a, _, _ in todo[number + 1:]]
+                        self.summary.not_attempted = [a for a, _, _ in todo[number + 1 :]]
                         raise
                     continue
                 self.summary.written.append(out_path)
@@ -230,6 +281,7 @@ class VolumeFusionRunner:
             if todo is not None and self.datalist is not None:
                 print("\n".join(self.summary.lines()), flush=True)
         if self.summary.failed:
-            raise FusionInputError(f"{len(self.summary.failed)} of {len(todo)} pairs failed (see the summary); the "
-                                   "others were written")
+            raise FusionInputError(
+                f"{len(self.summary.failed)} of {len(todo)} pairs failed (see the summary); the " "others were written"
+            )
         return value

@@ -10,6 +10,7 @@ to the CPU - the one place where CUDA out-of-memory is handled (the Slicer modul
 
 The network itself pads any slice size it needs (W-DUALMINE: to a multiple of 32) and crops its output back.
 """
+
 from __future__ import annotations
 
 import logging
@@ -52,9 +53,16 @@ def _transfer(item, device: torch.device):
 class GuardedForward:
     """The network as the slab loop calls it: ``(n, 2, H, W)`` CPU tensor -> ``(n, 1, H, W)`` CPU tensor."""
 
-    def __init__(self, network: torch.nn.Module, device: torch.device, batch_size: int, total: int,
-                 progress: Callable[[float], None] | None = None, cancel: Callable[[], bool] | None = None,
-                 notify: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        network: torch.nn.Module,
+        device: torch.device,
+        batch_size: int,
+        total: int,
+        progress: Callable[[float], None] | None = None,
+        cancel: Callable[[], bool] | None = None,
+        notify: Callable[[str], None] | None = None,
+    ):
         self.device = device
         self.network = _transfer(network, device)
         self.batch_size = int(batch_size)
@@ -84,7 +92,7 @@ class GuardedForward:
         while start < x.shape[0]:
             if self.cancel is not None and self.cancel():
                 raise FusionCancelled("fusion cancelled by the user")
-            chunk = x[start: start + self.batch_size]
+            chunk = x[start : start + self.batch_size]
             try:
                 y = self.network(_transfer(chunk, self.device))
             except torch.cuda.OutOfMemoryError:
@@ -93,8 +101,10 @@ class GuardedForward:
                 continue
             expected = (chunk.shape[0], 1) + tuple(chunk.shape[2:])
             if tuple(y.shape) != expected:
-                raise RuntimeError(f"the network returned shape {tuple(y.shape)} for input {tuple(chunk.shape)}; "
-                                   f"expected {expected}")
+                raise RuntimeError(
+                    f"the network returned shape {tuple(y.shape)} for input {tuple(chunk.shape)}; "
+                    f"expected {expected}"
+                )
             outputs.append(_transfer(y, _CPU).float())
             start += chunk.shape[0]
             self.done += chunk.shape[0]
@@ -114,10 +124,17 @@ def fuse_slab(guarded: GuardedForward, a: np.ndarray, b: np.ndarray, axis: int) 
     return np.clip(out, 0.0, 1.0, out=out)
 
 
-def infer_slices(a: np.ndarray, b: np.ndarray, axis: int, network: torch.nn.Module, device: torch.device,
-                 batch_size: int = 8, progress: Callable[[float], None] | None = None,
-                 cancel: Callable[[], bool] | None = None,
-                 notify: Callable[[str], None] | None = None) -> np.ndarray:
+def infer_slices(
+    a: np.ndarray,
+    b: np.ndarray,
+    axis: int,
+    network: torch.nn.Module,
+    device: torch.device,
+    batch_size: int = 8,
+    progress: Callable[[float], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+    notify: Callable[[str], None] | None = None,
+) -> np.ndarray:
     """Fuse two same-shape float [0, 1] volumes slice by slice along ``axis``: float32 [0, 1] volume.
 
     ``progress`` gets the fraction of slices done; ``cancel`` is polled before every batch. Works slab by slab

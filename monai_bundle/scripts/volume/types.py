@@ -5,6 +5,7 @@ Geometry convention (nibabel / MONAI): ``Volume.array[i, j, k]`` (``[i, j, k, c]
 ``Volume.affine`` that maps the voxel index ``(i, j, k)`` to RAS millimetres. ITK's LPS origins and its
 ``(z, y, x)`` arrays are converted at the I/O boundary only (:mod:`.io`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
