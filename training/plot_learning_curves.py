@@ -1,6 +1,6 @@
 """Learning curves of a bundle training run, read from its TensorBoard event files, as one PNG.
 
-    .venv/bin/python training/plot_learning_curves.py monai_bundle/runs/joint/tensorboard \
+    .venv/bin/python training/plot_learning_curves.py monai_bundle/runs/pixel/tensorboard \
         --out monai_bundle/docs/learning_curves.png
 """
 from __future__ import annotations
