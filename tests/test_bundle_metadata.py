@@ -172,7 +172,9 @@ CARD_SECTIONS = ["Authors", "Tags", "Model Overview", "Data", "Preprocessing", "
                  "MONAI Bundle Commands", "System Configuration", "Limitations", "Citation Info", "References",
                  "License"]
 # folders of the repository around the bundle, which a bundle on its own (a model-zoo copy) does not have
-OUTSIDE_FOLDERS = ("training", "tests", "shared", "WDualMineExtension", ".venv", "out", ".ci")
+# (and the bundle's own folder name in the repository: a zoo copy is named after the bundle)
+OUTSIDE_FOLDERS = ("training", "tests", "shared", "WDualMineExtension", ".venv", "out", ".ci", "monai_bundle")
+DOCS_TEXT = sorted(p for p in (BUNDLE / "docs").rglob("*") if p.suffix in (".md", ".txt"))
 
 
 @pytest.fixture(scope="module")
@@ -193,12 +195,15 @@ def test_card_has_the_model_zoo_template_sections(card):
     assert order == sorted(order), "sections out of the template's order"
 
 
-def test_card_names_no_path_outside_the_bundle(card):
-    assert "../" not in card and "..\\" not in card
+@pytest.mark.parametrize("doc", DOCS_TEXT, ids=lambda p: str(p.relative_to(BUNDLE)))
+def test_docs_name_no_path_outside_the_bundle(doc):
+    """The card, the benchmark reports it links and the data licence: no path of the repository around."""
+    text = doc.read_text()
+    assert "../" not in text and "..\\" not in text
     outside = "|".join(re.escape(folder) for folder in OUTSIDE_FOLDERS)
-    hits = re.findall(rf"(?<![\w./-])(?:{outside})/[\w./<>-]*", card)
+    hits = re.findall(rf"(?<![\w./-])(?:{outside})/[\w./<>-]*", text)
     assert not hits, f"paths of the repository outside the bundle: {hits}"
-    local = re.findall(r"(?<![\w:/.])/(?:work|home|root|tmp|Users|mnt)/\S*", card)
+    local = re.findall(r"(?<![\w:/.])/(?:work|home|root|tmp|Users|mnt)/\S*", text)
     assert not local, f"absolute local paths: {local}"
 
 
