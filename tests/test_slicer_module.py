@@ -17,7 +17,7 @@ BUNDLE = REPO / "monai_bundle"
 SOURCES = sorted(EXTENSION_DIR.rglob("*.py"))
 
 
-def untrained_network(task, models_dir=None, device="cpu", strength=0.5):
+def untrained_network(task, weights=None, device="cpu", strength=0.5):
     """The real W-DUALMINE architecture, narrow (fast on CI), with fixed random weights (no trained weights needed).
 
     Every weight is perturbed, the zero-initialised detail head included, so that the strength matters.

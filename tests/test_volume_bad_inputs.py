@@ -119,20 +119,20 @@ def test_missing_input_file(tmp_path, inputs):
 
 
 def test_missing_weights_file(tmp_path, inputs):
-    fails(tmp_path, *inputs, "weights file not found", error=WeightsError, network=None, models_dir=tmp_path / "m")
+    fails(tmp_path, *inputs, "weights file not found", error=WeightsError, network=None, weights=tmp_path / "m" / "model.pt")
 
 
 def test_corrupt_weights(tmp_path, inputs):
     (tmp_path / "m").mkdir()
     (tmp_path / "m" / "model.pt").write_bytes(b"\x80\x02garbage" * 50)
-    fails(tmp_path, *inputs, "corrupt", error=WeightsError, network=None, models_dir=tmp_path / "m")
+    fails(tmp_path, *inputs, "corrupt", error=WeightsError, network=None, weights=tmp_path / "m" / "model.pt")
 
 
 def test_weights_for_a_different_architecture(tmp_path, inputs):
     (tmp_path / "m").mkdir()
     torch.save(torch.nn.Conv2d(2, 1, 3).state_dict(), tmp_path / "m" / "model.pt")
     fails(tmp_path, *inputs, "different architecture", error=WeightsError, network=None,
-          models_dir=tmp_path / "m", network_kwargs={"channels": (4, 8, 8, 16)})
+          weights=tmp_path / "m" / "model.pt", network_kwargs={"channels": (4, 8, 8, 16)})
 
 
 def test_output_folder_is_a_file(tmp_path, inputs):

@@ -55,7 +55,7 @@ def test_inference_config_writes_the_fused_volume(bundle_root, monkeypatch, tmp_
     hashes = [digest(p) for p in pair]
     out = tmp_path / "out"
     run_config(bundle_root, monkeypatch, "inference.json", image_a=str(pair[0]), image_b=str(pair[1]),
-               output_dir=str(out), models_dir=str(models_dir), channels=CHANNELS, device="cpu", strength=0.0)
+               output_dir=str(out), ckpt_path=str(models_dir / "model.pt"), channels=CHANNELS, device="cpu", strength=0.0)
     assert sorted(p.name for p in out.iterdir()) == ["ct_01_fused.nii.gz"]
     fused, a = load_volume(out / "ct_01_fused.nii.gz"), load_volume(pair[0])
     assert fused.array.shape == a.array.shape and fused.array.dtype == np.float32
@@ -68,7 +68,7 @@ def test_output_suffix_chooses_the_format(bundle_root, monkeypatch, tmp_path, mo
     """``--output_suffix _fused.nii`` writes uncompressed NIfTI (faster), the same volume."""
     out = tmp_path / "out"
     run_config(bundle_root, monkeypatch, "inference.json", image_a=str(pair[0]), image_b=str(pair[1]),
-               output_dir=str(out), models_dir=str(models_dir), channels=CHANNELS, device="cpu", strength=0.0,
+               output_dir=str(out), ckpt_path=str(models_dir / "model.pt"), channels=CHANNELS, device="cpu", strength=0.0,
                output_suffix="_fused.nii")
     assert sorted(p.name for p in out.iterdir()) == ["ct_01_fused.nii"]
     with open(out / "ct_01_fused.nii", "rb") as f:
@@ -85,7 +85,7 @@ def test_datalist_of_pairs(bundle_root, monkeypatch, tmp_path, models_dir, pair)
                                     {"image_a": second.name, "image_b": pair[1].name}]))
     out = tmp_path / "out"
     run_config(bundle_root, monkeypatch, "inference.json", datalist=str(datalist), output_dir=str(out),
-               models_dir=str(models_dir), channels=CHANNELS, strength=1.0)
+               ckpt_path=str(models_dir / "model.pt"), channels=CHANNELS, strength=1.0)
     assert sorted(p.name for p in out.iterdir()) == ["ct_01_fused.nii.gz", "ct_02_fused.nii.gz"]
     assert np.abs(load_volume(out / "ct_01_fused.nii.gz").array - mean_fusion(pair)).max() > 1e-3
 
@@ -95,7 +95,7 @@ def test_evaluate_config_writes_metrics(bundle_root, monkeypatch, tmp_path, mode
     datalist.write_text(json.dumps({"pairs": [{"image_a": pair[0].name, "image_b": pair[1].name}]}))
     out = tmp_path / "eval"
     run_config(bundle_root, monkeypatch, "evaluate.json", datalist=str(datalist), output_dir=str(out),
-               models_dir=str(models_dir), channels=CHANNELS, slice_step=2)
+               ckpt_path=str(models_dir / "model.pt"), channels=CHANNELS, slice_step=2)
     summary = json.loads((out / "metrics.json").read_text())
     scores = summary["pairs"]["ct_01.nii.gz"]
     assert scores["slices"] == 3 and (out / "ct_01_fused.nii.gz").exists()
@@ -107,7 +107,7 @@ def test_demo_writes_the_volume_and_a_montage(bundle_root, tmp_path, models_dir)
 
     from scripts.demo import run_demo
 
-    volume, png = run_demo(tmp_path / "demo", rows=3, models_dir=str(models_dir), channels=CHANNELS)
+    volume, png = run_demo(tmp_path / "demo", rows=3, ckpt_path=str(models_dir / "model.pt"), channels=CHANNELS)
     fused = load_volume(volume)
     assert fused.array.shape == (256, 256, 16)
     np.testing.assert_allclose(fused.affine, load_volume(bundle_root / "sample_data" / "ct_case2.nii.gz").affine,

@@ -32,7 +32,7 @@ def setup(tmp_path, bundle_root, monkeypatch):
 def command(setup, *args, models=None) -> list[str]:
     (a, b), models_dir, out = setup
     base = {"--image_a": str(a), "--image_b": str(b), "--output_dir": str(out),
-            "--models_dir": str(models or models_dir), "--channels": str(CHANNELS), "--device": "cpu"}
+            "--ckpt_path": str((models or models_dir) / "model.pt"), "--channels": str(CHANNELS), "--device": "cpu"}
     options = [item for key, value in base.items() if key not in args for item in (key, value)]
     return ["run", "--config_file", "configs/inference.json", *options, *args]
 

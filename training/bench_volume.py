@@ -111,7 +111,7 @@ def main() -> None:
 
     from scripts.volume import fuse_volumes_detailed, load_volume, save_volume
     from scripts.volume.integrity import verify_volume_file
-    from scripts.weights import weights_path
+    from scripts.weights import load_weights
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -132,18 +132,16 @@ def main() -> None:
         if args.channels:
             config.update({"channels": [int(c) for c in args.channels.split(",")]})
         runner = config.get_parsed_content("runner")
-        weights = weights_path(runner.options.task, runner.options.models_dir)
+        weights = Path(config.get_parsed_content("ckpt_path"))
         t = time.perf_counter()
         if weights.exists() and not args.channels:
+            load_weights(runner.network, weights)
             (_, _, out_path), = runner.prepare()
             source = f"trained weights {weights.name}"
-        else:
-            from scripts.network import WDualMine
-
-            runner.network = WDualMine(strength=runner.options.strength, **runner.options.network_kwargs).eval()
+        else:  # the config's network_def as built: random weights
             (_, _, out_path), = runner.prepare()
             source = "random weights" + ("" if args.channels else f" (no {weights.name} yet)")
-        print(f"network {runner.options.network_kwargs} from {source}: {time.perf_counter() - t:.2f} s")
+        print(f"network channels {list(runner.network.channels)} from {source}: {time.perf_counter() - t:.2f} s")
         a_shape, a_spacing, b_shape, b_spacing = grids(size)
         fmt = lambda values, spec: "x".join(format(v, spec) for v in values)  # noqa: E731
         print(f"A {a_path.name} {fmt(a_shape, 'd')} @ {fmt(a_spacing, '.3g')} mm (reference), "

@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from scripts.data import TASKS, datalist, network_input, read_png  # noqa: E402
-from scripts.weights import load_network  # noqa: E402
+from scripts.weights import load_network, weights_file  # noqa: E402
 from training.methods import shipped_architecture  # noqa: E402
 
 
@@ -46,7 +46,7 @@ def main() -> None:
     parser.add_argument("--arch", type=json.loads, default=None, help="JSON WDualMine keywords of the weights")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    network = load_network(args.task, models_dir=args.models_dir, **shipped_architecture(overrides=args.arch))
+    network = load_network(args.task, weights_file(args.models_dir), **shipped_architecture(overrides=args.arch))
     mean_choice, clear = decisiveness(network, datalist(args.data, args.task, "val"))
     print(f"{args.task}: mean |2w-1| {mean_choice:.3f}, clear choice (|2w-1| > 0.9) on {100 * clear:.1f} % "
           f"of the pixels where the sources differ")

@@ -98,13 +98,13 @@ class NetworkFuser:
     def __init__(self, task: str, models_dir: str | Path | None = None, device: str | None = None,
                  threads: int | None = None, network_kwargs: dict | None = None):
         import torch
-        from scripts.weights import load_network
+        from scripts.weights import load_network, weights_file
 
         if threads:
             torch.set_num_threads(threads)
         self._torch = torch
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.network = load_network(task, models_dir=models_dir, device=self.device, **(network_kwargs or {}))
+        self.network = load_network(task, weights_file(models_dir), device=self.device, **(network_kwargs or {}))
         self.default_strength = float(self.network.strength)
 
     def __call__(self, x: np.ndarray, strength: float | None = None) -> np.ndarray:

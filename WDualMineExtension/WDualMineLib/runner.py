@@ -23,13 +23,14 @@ from .parameters import FusionSettings, NormOverride
 class FusionRunner:
     """Fuses bundle ``Volume`` objects with the bundle's pipeline; one instance per module logic.
 
-    ``load_network(task, models_dir=, device=, strength=)`` defaults to the bundle's ``weights.load_network``.
+    ``load_network(task, weights=, device=, strength=)`` defaults to the bundle's ``weights.load_network``;
+    ``weights`` is the weights file (``None``: the bundle's ``models/model.pt``).
     """
 
-    def __init__(self, bundle_dir: Path | None = None, models_dir: Path | None = None,
+    def __init__(self, bundle_dir: Path | None = None, weights: Path | None = None,
                  load_network: Callable | None = None):
         self._bundle_dir = bundle_dir
-        self.models_dir = models_dir
+        self.weights = weights
         self._load_network = load_network
         self._network = None
         self._network_key = None
@@ -52,10 +53,10 @@ class FusionRunner:
 
     def network(self, task: str):
         """The task's trained network, loaded once (on the CPU; the pipeline moves it) and reused."""
-        key = (task, self.models_dir)
+        key = (task, self.weights)
         if self._network_key != key:
             load = self._load_network or bundle.import_bundle_module(self.bundle_dir, "weights").load_network
-            self._network = load(task, models_dir=self.models_dir, device="cpu")
+            self._network = load(task, weights=self.weights, device="cpu")
             self._network_key = key
             logging.info("W-DUALMINE: loaded the %s network", task)
         return self._network
@@ -75,7 +76,7 @@ class FusionRunner:
         Raises the pipeline's ``FusionInputError`` (bad input or options, no GPU for ``cuda``) and
         ``FusionCancelled`` (``cancel()`` returned True).
         """
-        options = self.pipeline.FusionOptions(**settings.options_kwargs(), models_dir=self.models_dir)
+        options = self.pipeline.FusionOptions(**settings.options_kwargs(), weights=self.weights)
         return self.pipeline.fuse_volumes(
             a, b, options, network=self.network(settings.task), progress=progress, cancel=cancel, notify=notify
         )

@@ -2,10 +2,11 @@
 those of an earlier demo).
 
 The pair (``sample_data/``, AANLIB, see ``docs/data_license.txt``) is fused exactly as the command line does
-(the runner built from ``configs/inference.json``); the montage shows a few slices, one row each:
-A (normalized CT), B (MRI resampled onto the CT grid), fused. Run from ``monai_bundle/``::
+(the evaluator of ``configs/inference.json``, weights loaded by its handler; only the runner keeps the normalized
+inputs, :class:`DemoRunner`); the montage shows a few slices, one row each: A (normalized CT), B (MRI resampled
+onto the CT grid), fused. Run from ``monai_bundle/``::
 
-    python -m scripts.demo --output_dir eval/demo [--strength 0.5] [--models_dir models] [--device cpu]
+    python -m scripts.demo --output_dir eval/demo [--strength 0.5] [--ckpt_path models/model.pt] [--device cpu]
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ if __package__ in (None, ""):  # run as a file (python scripts/demo.py): make th
 
 from scripts.color import to_uint8  # noqa: E402
 from scripts.volume.io import atomic_write  # noqa: E402
+from scripts.volume.runner import VolumeFusionRunner  # noqa: E402
 from scripts.volume.types import FusionResult  # noqa: E402
 
 BUNDLE = Path(__file__).resolve().parents[1]
@@ -47,8 +49,22 @@ def montage(result: FusionResult, rows: int = 4) -> np.ndarray:
     return np.concatenate([np.concatenate([rgb(v[k]) for v in (a, b, f)], axis=1) for k in picks], axis=0)
 
 
-def build_runner(output_dir: Path, overrides: dict):
-    """The command line's runner from ``configs/inference.json`` with the sample pair and ``overrides``."""
+class DemoRunner(VolumeFusionRunner):
+    """The command line's runner, keeping the normalized inputs and each pair's result (for the montage)."""
+
+    keep_inputs = True
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.results: list[tuple[Path, FusionResult]] = []
+
+    def pair_done(self, a_path, b_path, out_path, result: FusionResult) -> None:
+        super().pair_done(a_path, b_path, out_path, result)
+        self.results.append((out_path, result))
+
+
+def build_evaluator(output_dir: Path, overrides: dict):
+    """The evaluator of ``configs/inference.json`` with the sample pair, :class:`DemoRunner` and ``overrides``."""
     from monai.bundle import ConfigParser
 
     parser = ConfigParser()
@@ -59,10 +75,11 @@ def build_runner(output_dir: Path, overrides: dict):
             "image_a": str(SAMPLE_A),
             "image_b": str(SAMPLE_B),
             "output_dir": str(output_dir),
+            "runner#_target_": "scripts.demo.DemoRunner",
             **overrides,
         }
     )
-    return parser.get_parsed_content("runner")
+    return parser.get_parsed_content("evaluator")
 
 
 def run_demo(output_dir: str | Path, rows: int = 4, **overrides) -> tuple[Path, Path]:
@@ -70,13 +87,11 @@ def run_demo(output_dir: str | Path, rows: int = 4, **overrides) -> tuple[Path, 
     from PIL import Image
 
     output_dir = Path(output_dir)
-    runner = build_runner(output_dir, {"overwrite": True, **{k: v for k, v in overrides.items() if v is not None}})
-    runner.keep_inputs = True  # the montage shows the normalized inputs
-    try:
-        ((a_path, b_path, out_path),) = runner.prepare()
-        result = runner.fuse_pair(a_path, b_path, out_path)
-    finally:
-        runner.release()
+    evaluator = build_evaluator(
+        output_dir, {"overwrite": True, **{k: v for k, v in overrides.items() if v is not None}}
+    )
+    evaluator.run()
+    ((out_path, result),) = evaluator.runner.results
     png = output_dir / "sample_montage.png"
     atomic_write(png, lambda tmp: Image.fromarray(montage(result, rows)).save(tmp, format="PNG"))
     print("stages: " + ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items()))
@@ -89,13 +104,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output_dir", default=str(BUNDLE / "eval" / "demo"))
     parser.add_argument("--strength", type=float, default=None, help="detail strength (default: the config's)")
     parser.add_argument("--device", default=None, choices=("auto", "cuda", "cpu"))
-    parser.add_argument("--models_dir", default=None, help="weights folder (default: the bundle's models/)")
+    parser.add_argument("--ckpt_path", default=None, help="weights file (default: the bundle's models/model.pt)")
     parser.add_argument("--rows", type=int, default=4, help="slices in the montage")
     args = parser.parse_args(argv)
     try:
-        run_demo(
-            args.output_dir, rows=args.rows, strength=args.strength, device=args.device, models_dir=args.models_dir
-        )
+        run_demo(args.output_dir, rows=args.rows, strength=args.strength, device=args.device, ckpt_path=args.ckpt_path)
     except Exception as error:  # bad input or weights (FusionInputError, WeightsError): the message says why
         from scripts.volume.cli import error_line
 

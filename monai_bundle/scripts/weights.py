@@ -1,34 +1,61 @@
-"""Finding and loading the bundle's trained weights (``models/``), one file per task.
+"""The bundle's trained weights: one file, loaded exactly as configured, its name and hash logged.
 
-``models/model_<task>.pt`` (e.g. ``model_ct-mri.pt``) is used for a task when present, else ``models/model.pt``
-(the default the bundle specification expects). Files are plain state dicts (or a CheckpointSaver dict with a
-``model`` entry) and are always loaded with ``torch.load(..., weights_only=True)``.
+Inference loads the file its config names (``ckpt_path`` in ``configs/inference.json`` / ``evaluate.json``,
+default ``models/model.pt``): :class:`WeightsLoader` is MONAI's ``CheckpointLoader`` handler on the evaluator
+(attached to ``Events.STARTED``, or called directly), with this module's loading. Library callers use
+:func:`load_network`. Either way :func:`load_weights` is the one place a file is read: a plain state dict (or a
+CheckpointSaver dict with a ``model`` entry), always with ``torch.load(..., weights_only=True)``, loaded strictly
+into the network (an eager W-DUALMINE or a TorchScript module), and logged as ``weights: <path> (sha256 ...)``.
+A missing, corrupt or mismatched file is a :class:`WeightsError` with a one-line message.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from pathlib import Path
 
 import torch
+from monai.handlers import CheckpointLoader
 
-from .data import TASKS, check_task
+from .data import TASKS
 from .network import WDualMine
 from .task_defaults import default_strength
 
-__all__ = ["TASKS", "WeightsError", "MODELS_DIR", "weights_path", "load_state_dict", "load_network"]
+__all__ = [
+    "TASKS",
+    "WeightsError",
+    "MODELS_DIR",
+    "DEFAULT_WEIGHTS",
+    "weights_file",
+    "file_digest",
+    "load_state_dict",
+    "load_weights",
+    "load_network",
+    "WeightsLoader",
+]
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+DEFAULT_WEIGHTS = MODELS_DIR / "model.pt"
+logger = logging.getLogger(__name__)
 
 
 class WeightsError(ValueError):
     """The weights file is missing, unreadable, or does not fit the W-DUALMINE architecture."""
 
 
-def weights_path(task: str, models_dir: str | Path | None = None) -> Path:
-    """The file used for ``task``: ``model_<task>.pt`` if present, else ``model.pt``."""
-    folder = Path(models_dir) if models_dir is not None else MODELS_DIR
-    specific = folder / f"model_{check_task(task).lower()}.pt"
-    return specific if specific.exists() else folder / "model.pt"
+def weights_file(models_dir: str | Path | None = None) -> Path:
+    """``<models_dir>/model.pt`` (the name the bundle ships and training writes); the bundle's by default."""
+    return DEFAULT_WEIGHTS if models_dir is None else Path(models_dir) / DEFAULT_WEIGHTS.name
+
+
+def file_digest(path: str | Path) -> str:
+    """The SHA-256 of a file, hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -51,23 +78,40 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def load_weights(network: torch.nn.Module, path: str | Path, log=None) -> str:
+    """Load the file ``path`` strictly into ``network`` (in place); returns and logs (``log``, default this
+    module's logger) the line ``weights: <path> (sha256 <hex>)``."""
+    state = load_state_dict(path)
+    try:
+        network.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        architecture = f"W-DUALMINE{network.channels}" if hasattr(network, "channels") else "the configured network"
+        raise WeightsError(
+            f"{path} holds weights for a different architecture than {architecture}: {str(exc).splitlines()[0]}"
+        ) from exc
+    line = f"weights: {path} (sha256 {file_digest(path)})"
+    (log or logger).info(line)
+    return line
+
+
 def load_network(
     task: str,
-    models_dir: str | Path | None = None,
+    weights: str | Path | None = None,
     device: str | torch.device = "cpu",
     strength: float | None = None,
     **network_kwargs,
 ) -> WDualMine:
-    """A W-DUALMINE network for ``task`` with its trained weights, in eval mode on ``device``, at ``strength``
-    (default: the task's, :data:`scripts.task_defaults.DEFAULT_STRENGTH`)."""
-    path = weights_path(task, models_dir)
-    state = load_state_dict(path)
+    """A W-DUALMINE network with the weights file ``weights`` (default ``models/model.pt``), in eval mode on
+    ``device``, at ``strength`` (default: ``task``'s, :data:`scripts.task_defaults.DEFAULT_STRENGTH`)."""
     network = WDualMine(strength=default_strength(task) if strength is None else strength, **network_kwargs)
-    try:
-        network.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise WeightsError(
-            f"{path} holds weights for a different architecture than W-DUALMINE{network.channels}: "
-            f"{str(exc).splitlines()[0]}"
-        ) from exc
+    load_weights(network, DEFAULT_WEIGHTS if weights is None else weights)
     return network.to(device).eval()
+
+
+class WeightsLoader(CheckpointLoader):
+    """MONAI's ``CheckpointLoader`` for the bundle's weights: ``load_dict`` is ``{"model": network}``; loading
+    goes through :func:`load_weights` (``weights_only=True``, one-line errors, name and hash logged to the
+    engine's logger)."""
+
+    def __call__(self, engine) -> None:
+        load_weights(self.load_dict["model"], self.load_path, self.logger)

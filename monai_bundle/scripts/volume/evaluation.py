@@ -63,8 +63,8 @@ class VolumeEvaluationRunner(VolumeFusionRunner):
     def metrics_path(self) -> Path:
         return Path(self.output_dir) / self.metrics_file
 
-    def prepare(self):
-        todo = super().prepare()
+    def prepare(self, share=None):
+        todo = super().prepare(share)
         self.claims.append(OutputClaim(self.metrics_path, self.overwrite).acquire())
         return todo
 

@@ -97,14 +97,14 @@ def check_volume(volume: Volume, name: str) -> Volume:
 
 
 def prepare_network(options: FusionOptions, network=None):
-    """The given network with the options' strength, or else the task's trained network from the weights folder
-    (``options.models_dir``, architecture ``options.network_kwargs``), loaded on the CPU in eval mode."""
+    """The given network with the options' strength, or else the trained network of the weights file
+    ``options.weights`` (architecture ``options.network_kwargs``), loaded on the CPU in eval mode."""
     if network is None:
         from ..weights import load_network
 
         return load_network(
             options.task,
-            models_dir=options.models_dir,
+            weights=options.weights,
             device="cpu",
             strength=float(options.strength),
             **options.network_kwargs,
@@ -129,13 +129,15 @@ def fuse_volumes_detailed(
     cancel: Callable[[], bool] | None = None,
     notify: Callable[[str], None] | None = None,
     keep_inputs: bool = True,
+    inferer=None,
 ) -> FusionResult:
     """Fuse A (CT/PET/SPECT) and B (MRI): the fused volume on the reference grid, plus (``keep_inputs``) A and B
     normalized on that grid.
 
     ``progress(fraction)`` is called as work advances, ``cancel()`` is polled between stages and batches
     (raising :class:`FusionCancelled`), ``notify(message)`` receives the notes for the user (default: logged);
-    warnings start with ``warning:``. Raises :class:`FusionInputError` for bad input, the weights loader's
+    warnings start with ``warning:``; ``inferer`` (a MONAI inferer, default ``SimpleInferer``) runs each batch of
+    slices. Raises :class:`FusionInputError` for bad input, the weights loader's
     ``WeightsError`` for bad weights.
     """
     options = options or FusionOptions()
@@ -196,6 +198,7 @@ def fuse_volumes_detailed(
         cancel=cancel,
         notify=report.note,
         progress=None if progress is None else (lambda f: progress(_PREPARED + span * f)),
+        inferer=inferer,
     )
     channels = (3,) if colormap is not None else ()
     fused = np.empty(shape + channels, dtype=np.float32)

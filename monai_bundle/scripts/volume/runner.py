@@ -1,15 +1,18 @@
-"""The bundle's command-line entry points (``configs/inference.json``, ``configs/evaluate.json``).
+"""The bundle's command-line runner (``configs/inference.json``, ``configs/evaluate.json``): the pair-level work.
 
-:class:`VolumeFusionRunner` fuses one pair (``image_a`` / ``image_b``) and/or a datalist of pairs into
-``<output_dir>/<A name><output_suffix>``. Everything that can be checked before work starts is checked first,
-before any volume is fused: options (device and output format included), inputs (present, distinct, and read to
-the end: a corrupt file is refused), weights, and the outputs - each one claimed exclusively
-(:class:`~scripts.volume.outputs.OutputClaim`), so concurrent runs cannot both write it. An existing output is
-kept unless ``overwrite``: a single pair is then refused, a datalist pair skipped. Each output is written
-atomically; a run that fails leaves no lock, partial file or new empty folder behind.
+:class:`VolumeFusionRunner` fuses one pair (``image_a`` / ``image_b``) and/or a datalist of pairs - or the pairs
+of a MONAI ``Dataset`` (the configs' ``dataset``) - into ``<output_dir>/<A name><output_suffix>``; the MONAI
+engine :class:`~scripts.volume.engine.PairFusionEvaluator` drives it, one pair per iteration. Everything that
+can be checked before work starts is checked first, before any volume is fused: options (device and output format
+included), inputs (present, distinct, and read to the end: a corrupt file is refused), weights, and the outputs -
+each one claimed exclusively (:class:`~scripts.volume.outputs.OutputClaim`), so concurrent runs cannot both write
+it. An existing output is kept unless ``overwrite``: a single pair is then refused, a cohort pair skipped. Each
+output is written atomically; a run that fails leaves no lock, partial file or new empty folder behind.
 
-A datalist run prints a summary (written / failed / skipped, with each reason); with ``continue_on_error`` it
-goes on past a pair that fails and reports the failures at the end (an error, so the exit status says so).
+A cohort run (a datalist, or several pairs) prints a summary (written / failed / skipped, with each reason); with
+``continue_on_error`` it goes on past a pair that fails and reports the failures at the end (an error, so the
+exit status says so). Several processes (``torchrun``, ``configs/multi_gpu_inference.json``) each fuse their
+share; rank 0 prints the one summary of all of them and reports their failures.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .engine import PairFusionEvaluator, pair_loader, process_rank
 from .integrity import verify_volume_file
 from .io import load_volume, output_path, save_volume
 from .options import parse_flag
@@ -27,13 +31,13 @@ from .outputs import OutputClaim, OutputFolders, check_output_suffix
 from .pipeline import fuse_volumes_detailed, prepare_network, validate_options
 from .types import FusionInputError, FusionOptions, FusionResult
 
-__all__ = ["VolumeFusionRunner", "read_datalist", "RunSummary"]
+__all__ = ["VolumeFusionRunner", "read_datalist", "pair_items", "RunSummary"]
 
 
-def read_datalist(datalist) -> list[tuple[Path, Path]]:
-    """Pairs from a datalist: a JSON file (paths relative to it) or a list, of ``{"image_a", "image_b"}``
-    entries, optionally under a ``"pairs"`` key."""
-    root = Path(".")
+def read_datalist(datalist, dataset_dir=".") -> list[dict]:
+    """Pairs ``{"image_a": Path, "image_b": Path}`` from a datalist: a JSON file (paths relative to it) or a list
+    (paths relative to ``dataset_dir``), of ``{"image_a", "image_b"}`` entries, optionally under ``"pairs"``."""
+    root = Path(dataset_dir)
     if isinstance(datalist, (str, Path)):
         path = Path(datalist)
         try:
@@ -51,7 +55,22 @@ def read_datalist(datalist) -> list[tuple[Path, Path]]:
     for number, entry in enumerate(datalist):
         if not isinstance(entry, dict) or not {"image_a", "image_b"} <= set(entry):
             raise FusionInputError(f"datalist entry {number} needs 'image_a' and 'image_b': {entry!r}")
-        pairs.append((root / entry["image_a"], root / entry["image_b"]))
+        pairs.append({"image_a": root / entry["image_a"], "image_b": root / entry["image_b"]})
+    return pairs
+
+
+def pair_items(image_a=None, image_b=None, datalist=None, dataset_dir=".") -> list[dict]:
+    """The pairs to fuse, ``{"image_a": Path, "image_b": Path}`` each (the configs' ``dataset#data``): the pair
+    of the command line (relative paths from ``dataset_dir``), then the datalist's (see :func:`read_datalist`)."""
+    pairs = []
+    if image_a is not None or image_b is not None:
+        if image_a is None or image_b is None:
+            raise FusionInputError("give both --image_a (CT/PET/SPECT) and --image_b (MRI)")
+        pairs.append({"image_a": Path(dataset_dir) / image_a, "image_b": Path(dataset_dir) / image_b})
+    if datalist is not None:
+        pairs.extend(read_datalist(datalist, dataset_dir))
+    if not pairs:
+        raise FusionInputError("nothing to fuse: give --image_a and --image_b, or --datalist")
     return pairs
 
 
@@ -63,6 +82,11 @@ class RunSummary:
     failed: list[tuple[Path, str]] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
     not_attempted: list[Path] = field(default_factory=list)
+
+    @classmethod
+    def merge(cls, parts: list["RunSummary"]) -> "RunSummary":
+        """One summary of several (the processes of a distributed run)."""
+        return cls(*(sum((getattr(part, name) for part in parts), []) for name in cls.__dataclass_fields__))
 
     def lines(self) -> list[str]:
         counts = f"summary: {len(self.written)} written, {len(self.failed)} failed, {len(self.skipped)} skipped" + (
@@ -76,18 +100,34 @@ class RunSummary:
         )
 
 
+def gathered(summary: RunSummary) -> RunSummary:
+    """The summary of every process of a distributed run (``summary`` itself in a single process)."""
+    rank, world = process_rank()
+    if world == 1:
+        return summary
+    import torch.distributed as dist
+
+    parts = [None] * world
+    dist.all_gather_object(parts, summary)
+    return RunSummary.merge(parts)
+
+
 class VolumeFusionRunner:
     """Fuse the pairs given on the command line; :meth:`run` returns the written paths.
 
-    Options are those of :class:`~scripts.volume.types.FusionOptions`; ``network`` (optional) replaces the
-    task's trained network (``models_dir`` / ``network_kwargs`` tell where and how to load it otherwise);
-    ``cancel`` (optional) is polled during every fusion (see :func:`~scripts.volume.pipeline.fuse_volumes`).
-    ``overwrite`` replaces existing outputs; ``continue_on_error`` goes on past a failing datalist pair;
-    ``show_progress`` (``None``: when stderr is a terminal) shows a progress bar.
+    Options are those of :class:`~scripts.volume.types.FusionOptions`; ``network`` (optional) is the network to
+    use (its weights loaded by the caller: the configs' ``WeightsLoader``); without it the trained network is
+    loaded from ``weights`` (default ``models/model.pt``) with the architecture ``network_kwargs``. ``pairs``
+    (optional): a dataset of ``{"image_a", "image_b"}`` pairs, in place of ``image_a`` / ``image_b`` /
+    ``datalist`` (relative paths from ``dataset_dir``). ``inferer`` (a MONAI inferer, default ``SimpleInferer``)
+    runs the network on each batch of slices. ``cancel`` (optional) is polled during every fusion (see
+    :func:`~scripts.volume.pipeline.fuse_volumes`). ``overwrite`` replaces existing outputs;
+    ``continue_on_error`` goes on past a failing cohort pair; ``show_progress`` (``None``: when stderr is a
+    terminal) shows a progress bar.
     """
 
     keep_inputs = False  #: whether fuse_pair keeps the normalized inputs on the grid (evaluation and demo do)
-    skip_existing = True  #: whether a datalist pair with an existing output is skipped (else refused)
+    skip_existing = True  #: whether a cohort pair with an existing output is skipped (else refused)
 
     def __init__(
         self,
@@ -107,7 +147,7 @@ class VolumeFusionRunner:
         color=False,
         colormap=None,
         nonfinite="error",
-        models_dir=None,
+        weights=None,
         network_kwargs=None,
         network=None,
         suffix="_fused.nii.gz",
@@ -115,17 +155,23 @@ class VolumeFusionRunner:
         cancel=None,
         overwrite=False,
         continue_on_error=False,
+        pairs=None,
+        dataset_dir=".",
+        inferer=None,
     ):
         self.image_a, self.image_b, self.datalist = image_a, image_b, datalist
+        self.dataset, self.dataset_dir = pairs, dataset_dir
         self.output_dir = Path(output_dir)
         self.suffix = suffix
-        self.network = network
+        self.network, self.inferer = network, inferer
         self.show_progress = sys.stderr.isatty() if show_progress is None else show_progress
         self.cancel = cancel
         self.overwrite, self.continue_on_error = overwrite, continue_on_error
         self.folders = OutputFolders()
         self.claims: list[OutputClaim] = []
         self.summary = RunSummary()
+        self.todo: list[tuple[Path, Path, Path]] | None = None  # this process's pairs, once prepared
+        self.error: Exception | None = None  # the failure that stopped the run (without continue_on_error)
         self.options = FusionOptions(
             task=task,
             strength=strength,
@@ -139,21 +185,24 @@ class VolumeFusionRunner:
             color=color,
             colormap=colormap,
             nonfinite=nonfinite,
-            models_dir=models_dir,
+            weights=weights,
             network_kwargs=dict(network_kwargs or {}),
         )
 
+    def items(self) -> list[dict]:
+        """Every pair of the run, ``{"image_a", "image_b"}`` (the dataset's, else the command line's)."""
+        if self.dataset is not None:
+            return [self.dataset[index] for index in range(len(self.dataset))]
+        return pair_items(self.image_a, self.image_b, self.datalist, self.dataset_dir)
+
+    @property
+    def cohort(self) -> bool:
+        """Whether this is a cohort run (a datalist or several pairs): summary printed, existing outputs skipped."""
+        return self.datalist is not None or (self.dataset is not None and len(self.dataset) > 1)
+
     def pairs(self) -> list[tuple[Path, Path, Path]]:
         """(A, B, output) for every pair, checked: inputs exist and differ, outputs distinct and not inputs."""
-        pairs = []
-        if self.image_a is not None or self.image_b is not None:
-            if self.image_a is None or self.image_b is None:
-                raise FusionInputError("give both --image_a (CT/PET/SPECT) and --image_b (MRI)")
-            pairs.append((Path(self.image_a), Path(self.image_b)))
-        if self.datalist is not None:
-            pairs.extend(read_datalist(self.datalist))
-        if not pairs:
-            raise FusionInputError("nothing to fuse: give --image_a and --image_b, or --datalist")
+        pairs = [(Path(item["image_a"]), Path(item["image_b"])) for item in self.items()]
         inputs = {os.path.realpath(path) for pair in pairs for path in pair}
         planned, seen = [], {}
         for a, b in pairs:
@@ -203,6 +252,7 @@ class VolumeFusionRunner:
                 progress=None if bar is None else (lambda f: bar.update(100 * f - bar.n)),
                 cancel=self.cancel,
                 notify=(lambda message: bar.write(f"  {message}")) if bar is not None else self._notify,
+                inferer=self.inferer,
             )
         finally:
             if bar is not None:
@@ -216,14 +266,18 @@ class VolumeFusionRunner:
         """Notes to stdout; warnings to stderr, where they are seen."""
         print(f"  {message}", file=sys.stderr if message.startswith("warning:") else sys.stdout, flush=True)
 
-    def prepare(self) -> list[tuple[Path, Path, Path]]:
-        """Every check before any volume is fused: options (device, output format), inputs (read to the end),
-        weights, then the outputs claimed (folders created last). Returns the pairs to fuse."""
+    def prepare(self, share: list[dict] | None = None) -> list[tuple[Path, Path, Path]]:
+        """Every check before any volume is fused: options (device, output format), the pairs (all of them),
+        then for this process's ``share`` of them (default: all) the inputs (read to the end), the network, and
+        the outputs claimed (folders created last). Returns the pairs to fuse (also kept as :attr:`todo`)."""
         validate_options(self.options)
         check_output_suffix(self.suffix)
         self.overwrite = parse_flag(self.overwrite, "overwrite")
         self.continue_on_error = parse_flag(self.continue_on_error, "continue_on_error")
         planned = self.pairs()
+        if share is not None:
+            mine = {(str(item["image_a"]), str(item["image_b"])) for item in share}
+            planned = [(a, b, out) for a, b, out in planned if (str(a), str(b)) in mine]
         checked = set()
         for a, b, _ in planned:
             for path in (a, b):
@@ -233,7 +287,7 @@ class VolumeFusionRunner:
         self.load_network()
         todo = []
         for a, b, out in planned:
-            if out.exists() and not self.overwrite and self.datalist is not None and self.skip_existing:
+            if out.exists() and not self.overwrite and self.cohort and self.skip_existing:
                 self.summary.skipped.append((a, f"{out} exists (pass --overwrite true to replace it)"))
                 continue
             self.folders.make(out.parent)
@@ -242,6 +296,7 @@ class VolumeFusionRunner:
             for note in claim.notes:
                 self._notify(note)
             todo.append((a, b, out))
+        self.todo = todo
         return todo
 
     def release(self) -> None:
@@ -251,6 +306,21 @@ class VolumeFusionRunner:
         self.claims.clear()
         self.folders.remove_unused()
 
+    def process(self, a_path: Path, b_path: Path, out_path: Path) -> bool:
+        """Fuse one prepared pair and record what happened in the summary; False when the run must stop (the
+        pair failed and ``continue_on_error`` is off; the failure is kept in :attr:`error`)."""
+        try:
+            result = self.fuse_pair(a_path, b_path, out_path)
+        except (FusionInputError, ValueError) as exc:  # bad data or weights: this pair only
+            self.summary.failed.append((a_path, str(exc)))
+            if not self.continue_on_error:
+                self.error = exc
+                return False
+            return True
+        self.summary.written.append(out_path)
+        self.pair_done(a_path, b_path, out_path, result)
+        return True
+
     def pair_done(self, a_path: Path, b_path: Path, out_path: Path, result: FusionResult) -> None:
         """Called after each written pair (the evaluation scores it here)."""
         print(f"wrote {out_path}", flush=True)
@@ -259,29 +329,35 @@ class VolumeFusionRunner:
         """Called once every pair is done; its value is what :meth:`run` returns (here: the written paths)."""
         return self.summary.written
 
-    def run(self):
-        """Fuse every pair; returns :meth:`finish`'s value (see the module docstring for failures)."""
-        todo = None
-        try:
-            todo = self.prepare()
-            for number, (a_path, b_path, out_path) in enumerate(todo):
-                try:
-                    result = self.fuse_pair(a_path, b_path, out_path)
-                except (FusionInputError, ValueError) as exc:  # bad data or weights: this pair only
-                    self.summary.failed.append((a_path, str(exc)))
-                    if not self.continue_on_error:
-                        self.summary.not_attempted = [a for a, _, _ in todo[number + 1 :]]
-                        raise
-                    continue
-                self.summary.written.append(out_path)
-                self.pair_done(a_path, b_path, out_path, result)
-            value = self.finish()
-        finally:
-            self.release()
-            if todo is not None and self.datalist is not None:
-                print("\n".join(self.summary.lines()), flush=True)
-        if self.summary.failed:
+    def conclude(self, value=None, gather: bool = True):
+        """The end of a run: the summary of a cohort run printed (with ``gather``, that of every process, by
+        rank 0; else this process's, its rank named in a distributed run), then failures raised: the one that
+        stopped this process's run, else (rank 0, with ``gather``) ``k of n pairs failed``. Returns ``value``."""
+        if self.todo is None:
+            return value
+        done = {a for a, _ in self.summary.failed} | set(self.summary.written)
+        self.summary.not_attempted = [a for a, _, out in self.todo if a not in done and out not in done]
+        rank, world = process_rank()
+        summary = gathered(self.summary) if gather else self.summary
+        if self.cohort and (rank == 0 or not gather):
+            label = f"rank {rank}: " if world > 1 and not gather else ""
+            print("\n".join(label + line for line in summary.lines()), flush=True)
+        if not gather:
+            return value
+        if self.error is not None:
+            raise self.error
+        if summary.failed and rank == 0:
+            attempted = len(summary.written) + len(summary.failed) + len(summary.not_attempted)
             raise FusionInputError(
-                f"{len(self.summary.failed)} of {len(todo)} pairs failed (see the summary); the " "others were written"
+                f"{len(summary.failed)} of {attempted} pairs failed (see the summary); the others were written"
             )
         return value
+
+    def run(self):
+        """Fuse every pair with the MONAI engine (:class:`~scripts.volume.engine.PairFusionEvaluator`); returns
+        :meth:`finish`'s value (see the module docstring for failures)."""
+        from monai.data import Dataset
+
+        if self.dataset is None:
+            self.dataset = Dataset(self.items())
+        return PairFusionEvaluator(self, pair_loader(self.dataset)).run()

@@ -2,7 +2,9 @@
 
 For each slab (:func:`fuse_slab`) the two normalized arrays (same grid) are stacked as channels with the slice
 axis first, and :class:`GuardedForward` runs batches of whole slices on the compute device and returns them
-to the CPU - the one place where CUDA out-of-memory is handled (the Slicer module relies on it too). It also
+to the CPU - the one place where CUDA out-of-memory is handled (the Slicer module relies on it too). Each batch
+is computed by a MONAI inferer (``inferer(batch, network)``; the configs' ``inferer``, default
+``SimpleInferer``). It also
 
 * checks the ``cancel`` flag before every batch (raising :class:`FusionCancelled`) and reports progress;
 * on a CUDA out-of-memory error halves its batch and retries; at one slice per batch it moves the network to
@@ -18,6 +20,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from monai.inferers import Inferer, SimpleInferer
 
 from .types import FusionCancelled, FusionInputError
 
@@ -51,7 +54,8 @@ def _transfer(item, device: torch.device):
 
 
 class GuardedForward:
-    """The network as the slab loop calls it: ``(n, 2, H, W)`` CPU tensor -> ``(n, 1, H, W)`` CPU tensor."""
+    """The network as the slab loop calls it: ``(n, 2, H, W)`` CPU tensor -> ``(n, 1, H, W)`` CPU tensor,
+    batch by batch through ``inferer`` (default: MONAI's ``SimpleInferer``)."""
 
     def __init__(
         self,
@@ -62,8 +66,10 @@ class GuardedForward:
         progress: Callable[[float], None] | None = None,
         cancel: Callable[[], bool] | None = None,
         notify: Callable[[str], None] | None = None,
+        inferer: Inferer | None = None,
     ):
         self.device = device
+        self.inferer = inferer if inferer is not None else SimpleInferer()
         self.network = _transfer(network, device)
         self.batch_size = int(batch_size)
         self.total = max(int(total), 1)
@@ -94,7 +100,7 @@ class GuardedForward:
                 raise FusionCancelled("fusion cancelled by the user")
             chunk = x[start : start + self.batch_size]
             try:
-                y = self.network(_transfer(chunk, self.device))
+                y = self.inferer(_transfer(chunk, self.device), self.network)
             except torch.cuda.OutOfMemoryError:
                 if not self._degrade():
                     raise
@@ -134,17 +140,19 @@ def infer_slices(
     progress: Callable[[float], None] | None = None,
     cancel: Callable[[], bool] | None = None,
     notify: Callable[[str], None] | None = None,
+    inferer: Inferer | None = None,
 ) -> np.ndarray:
     """Fuse two same-shape float [0, 1] volumes slice by slice along ``axis``: float32 [0, 1] volume.
 
-    ``progress`` gets the fraction of slices done; ``cancel`` is polled before every batch. Works slab by slab
+    ``progress`` gets the fraction of slices done; ``cancel`` is polled before every batch; ``inferer`` runs each
+    batch (see :class:`GuardedForward`). Works slab by slab
     (:func:`fuse_slab`), so no stacked copy of the two volumes is made.
     """
     from .geometry import slab_size
 
     if a.shape != b.shape or a.ndim != 3:
         raise ValueError(f"expected two 3-D volumes of one shape, got {a.shape} and {b.shape}")
-    guarded = GuardedForward(network.eval(), device, batch_size, a.shape[axis], progress, cancel, notify)
+    guarded = GuardedForward(network.eval(), device, batch_size, a.shape[axis], progress, cancel, notify, inferer)
     out = np.empty(a.shape, dtype=np.float32)
     step = slab_size(a.shape, axis, batch_size)
     for start in range(0, a.shape[axis], step):

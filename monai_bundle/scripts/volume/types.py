@@ -76,7 +76,7 @@ class FusionOptions:
     * ``color``: RGB output for PET/SPECT (colour map of A, its Y channel fused, colour restored).
     * ``colormap``: matplotlib colour map name for ``color`` (``None``: the task's default).
     * ``nonfinite``: ``'error'`` (refuse NaN/Inf voxels) or ``'fill'`` (replace them by the volume's minimum).
-    * ``models_dir``: folder of the weights (``None``: the bundle's ``models/``), used when no network is given.
+    * ``weights``: the weights file (``None``: the bundle's ``models/model.pt``), used when no network is given.
     * ``network_kwargs``: architecture arguments of :class:`scripts.network.WDualMine` for loading weights.
     """
 
@@ -92,7 +92,7 @@ class FusionOptions:
     color: bool = False
     colormap: str | None = None
     nonfinite: str = "error"
-    models_dir: Any = None
+    weights: Any = None
     network_kwargs: dict = field(default_factory=dict)
 
     def __post_init__(self):
