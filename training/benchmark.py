@@ -170,9 +170,12 @@ def evaluate(data: Path, task: str, split: str, fused: Path, workers: int = 2, m
     write_csv(rows, fused / "metrics.csv")
 
     summary = summarize(rows, methods)
-    meta = {"task": task, "data": str(data), "split": f"{split} ({len(jobs)} pairs)", "methods": ", ".join(methods)}
+    # no repository path: the report is shipped inside the bundle (monai_bundle/docs/benchmark/)
+    meta = {"task": task, "data": f"the HMIF folder `{Path(data).name}`" + (" (its validation pairs: slice index a "
+            "multiple of 7)" if split == "val" else ""), "split": f"{split} ({len(jobs)} pairs)",
+            "methods": ", ".join(methods)}
     if command:
-        meta["command"] = f"`{command}`"
+        meta["produced by the project's benchmark"] = f"`{command}`"
     notes = [f"metrics of {len(rows)} fused images computed in {elapsed:.1f} s ({workers} worker(s))"]
     times_file = fused / FUSE_TIMES
     if times_file.exists():
@@ -237,7 +240,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    command = "python training/benchmark.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    words, command_words = list(sys.argv[1:] if argv is None else argv), []
+    for word in words:  # the report names no local path: drop the folder options and their values
+        if command_words and command_words[-1] in ("--data", "--out", "--fused"):
+            command_words.pop()
+        else:
+            command_words.append(word)
+    command = " ".join(command_words)
     if args.command in ("fuse", "run"):
         methods = expand_methods(args.methods.split(","), args.strength, args.mu, args.gain, args.lam)
         start = time.perf_counter()

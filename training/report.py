@@ -99,7 +99,7 @@ def markdown_report(summary: dict, title: str, meta: dict[str, str], notes: Sequ
     """The report: settings, mean ± std table, median table, notes."""
     lines = [f"# {title}", ""]
     lines += [f"- {key}: {value}" for key, value in meta.items()]
-    lines += ["", "Metric conventions: `monai_bundle/scripts/metrics.py` (shared/reference/metrics.md); every "
+    lines += ["", "Metric conventions: the bundle's `scripts/metrics.py`, as in the HMIF papers; every "
               "column is higher-is-better, the best value is in bold (EN and SD also grow with noise). PSNR is the "
               "published convention (true PSNR + 48.13 dB; RGB for PET/SPECT); SSIM and VIF are sums over the "
               "two sources.", "", "## Mean ± std over images", ""]
