@@ -19,7 +19,9 @@ import pytest
 import torch.distributed as dist
 from test_volume_support import CHANNELS, make_affine, small_models, smooth_volume
 
-from scripts.volume import Volume, save_volume
+import scripts.volume.evaluation as evaluation
+from scripts.volume import FusionInputError, Volume, save_volume
+from scripts.volume.evaluation import VolumeEvaluationRunner
 
 pytestmark = pytest.mark.skipif(
     not dist.is_available() or not dist.is_gloo_available(), reason="torch.distributed with gloo is not available"
@@ -80,3 +82,13 @@ def test_two_processes_share_the_cohort_and_rank_0_sums_up(cohort, bundle_root):
     summaries = re.findall(r"^\[default(\d)\]:(summary: .*)$", log, flags=re.M)
     assert summaries == [("0", "summary: 0 written, 1 failed, 3 skipped")], log[-4000:]
     assert "wrote " not in log and {p.name: p.read_bytes() for p in out.iterdir()} == written  # no lock left
+
+
+def test_evaluation_refuses_several_processes(cohort, monkeypatch):
+    """evaluate.json writes one metrics file: under torchrun it says so instead of two ranks racing for it."""
+    tmp, _ = cohort
+    monkeypatch.setattr(evaluation, "process_rank", lambda: (1, 2))
+    runner = VolumeEvaluationRunner(datalist=tmp / "cohort.json", output_dir=tmp / "evaluation", network=None)
+    with pytest.raises(FusionInputError, match="evaluate.json runs in one process"):
+        runner.prepare()
+    assert not (tmp / "evaluation").exists()

@@ -15,8 +15,9 @@ read to the end and checked), :mod:`.io` (read / atomic write), :mod:`.outputs` 
 folders), :mod:`.geometry` (reference grid, overlap, slab resampling), :mod:`.normalize` (intensity presets),
 :mod:`.plausibility` (intensity warnings), :mod:`.registration` (optional, checked rigid ITK registration),
 :mod:`.slicing` (slice-wise inference), :mod:`.color_fusion` (PET/SPECT colour), :mod:`.pipeline` (the whole
-fusion, slab by slab), :mod:`.runner` (command line and evaluation runners), :mod:`.cli` (strict command line,
-one line per error).
+fusion, slab by slab), :mod:`.runner` (command line and evaluation runners), :mod:`.engine` (the MONAI evaluator
+that runs them over a dataset of pairs, one or several processes), :mod:`.cli` (strict command line, one line
+per error).
 """
 
 from .io import load_volume, save_volume

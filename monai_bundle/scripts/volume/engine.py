@@ -5,7 +5,8 @@ and :meth:`scripts.volume.runner.VolumeFusionRunner.run` builds one over its own
 it. Its data loader yields the pairs (``{"image_a": path, "image_b": path}``, one per iteration); one iteration
 fuses one pair with the runner (:meth:`~scripts.volume.runner.VolumeFusionRunner.process`). Under
 ``torch.distributed`` (``configs/multi_gpu_inference.json``) a ``DistributedSampler`` gives each process its
-share of the pairs; the summaries of the processes are gathered to rank 0, which prints the one summary.
+share of the pairs; the summaries of the processes are gathered to rank 0, which prints the one summary
+(``evaluate.json`` runs in one process: its metrics file is one).
 
 Order of a run: the runner's checks of this process's pairs (options, inputs read to the end, outputs claimed;
 :meth:`~scripts.volume.runner.VolumeFusionRunner.prepare`) -> ``Events.STARTED``: the handlers (the weights,

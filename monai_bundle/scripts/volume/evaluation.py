@@ -16,10 +16,11 @@ import numpy as np
 
 from ..color import to_uint8
 from ..metrics import fusion_metrics
+from .engine import process_rank
 from .io import atomic_write
 from .outputs import OutputClaim
 from .runner import VolumeFusionRunner
-from .types import FusionResult
+from .types import FusionInputError, FusionResult
 
 __all__ = ["volume_metrics", "VolumeEvaluationRunner"]
 
@@ -64,6 +65,11 @@ class VolumeEvaluationRunner(VolumeFusionRunner):
         return Path(self.output_dir) / self.metrics_file
 
     def prepare(self, share=None):
+        if process_rank()[1] > 1:
+            raise FusionInputError(
+                "evaluate.json runs in one process (its metrics file is one); run it without torchrun, or fuse "
+                "the cohort with configs/inference.json + configs/multi_gpu_inference.json"
+            )
         todo = super().prepare(share)
         self.claims.append(OutputClaim(self.metrics_path, self.overwrite).acquire())
         return todo
