@@ -3,7 +3,8 @@
 
 The DistributedSampler gives each rank its share of the datalist (both ranks write, none writes a pair twice);
 rank 0 prints the one summary of both ranks (written / failed / skipped), and the one error line when a pair
-failed; a rerun skips the existing outputs. ``--tee 3`` makes torchrun prefix every line with its rank.
+failed; a rerun skips the existing outputs; without ``--continue_on_error`` the failing rank stops, the other
+finishes its share, and the failing process exits with status 1 (not an abort). ``--tee 3`` makes torchrun prefix every line with its rank.
 """
 
 from __future__ import annotations
@@ -52,8 +53,7 @@ def cohort(tmp_path_factory, bundle_root):
     (tmp / "cohort.json").write_text(json.dumps({"pairs": entries}))
     weights = small_models(tmp / "models", bundle_root) / "model.pt"
     options = ["--datalist", str(tmp / "cohort.json"), "--output_dir", str(tmp / "out"), "--ckpt_path", str(weights)]
-    options += ["--channels", str(CHANNELS), "--continue_on_error", "true"]
-    return tmp, options
+    return tmp, options + ["--channels", str(CHANNELS)]
 
 
 def error_lines(log: str) -> list[str]:
@@ -62,7 +62,7 @@ def error_lines(log: str) -> list[str]:
 
 def test_two_processes_share_the_cohort_and_rank_0_sums_up(cohort, bundle_root):
     tmp, options = cohort
-    done = torchrun(bundle_root, *options)
+    done = torchrun(bundle_root, *options, "--continue_on_error", "true")
     log = done.stdout + done.stderr
     assert done.returncode != 0, log[-4000:]  # a pair failed: the exit status says so
     wrote = re.findall(r"^\[default(\d)\]:wrote .*/(ct_\d_fused\.nii\.gz)$", log, flags=re.M)
@@ -77,10 +77,12 @@ def test_two_processes_share_the_cohort_and_rank_0_sums_up(cohort, bundle_root):
     assert sorted(p.name for p in out.iterdir()) == ["ct_0_fused.nii.gz", "ct_1_fused.nii.gz", "ct_3_fused.nii.gz"]
     written = {p.name: p.read_bytes() for p in out.iterdir()}
 
-    again = torchrun(bundle_root, *options)
+    again = torchrun(bundle_root, *options)  # without continue_on_error: the failing pair stops its rank
     log = again.stdout + again.stderr
     summaries = re.findall(r"^\[default(\d)\]:(summary: .*)$", log, flags=re.M)
     assert summaries == [("0", "summary: 0 written, 1 failed, 3 skipped")], log[-4000:]
+    assert error_lines(log) == ["error: volume A is constant (every voxel is 0): there is nothing to fuse"]
+    assert again.returncode != 0 and "exitcode  : 1 " in log and "SIGABRT" not in log  # a clean exit, no abort
     assert "wrote " not in log and {p.name: p.read_bytes() for p in out.iterdir()} == written  # no lock left
 
 

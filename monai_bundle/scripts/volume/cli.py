@@ -158,10 +158,16 @@ def error_line(exc: BaseException) -> str:
 
 
 def excepthook(kind, value, tb, debug: bool = False) -> None:
-    """``sys.excepthook`` of the bundle command: one line (the traceback too when ``debug``)."""
+    """``sys.excepthook`` of the bundle command: one line (the traceback too when ``debug``). Under torchrun the
+    process group is closed first (the config's ``finalize`` does not run after an error), so that the process
+    exits with status 1 instead of aborting in the communication threads."""
     if debug:
         traceback.print_exception(kind, value, tb)
     print(error_line(value), file=sys.stderr, flush=True)
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def install_error_hook(debug=False) -> None:
