@@ -95,7 +95,7 @@ def run_demo(output_dir: str | Path, rows: int = 4, **overrides) -> tuple[Path, 
     png = output_dir / "sample_montage.png"
     atomic_write(png, lambda tmp: Image.fromarray(montage(result, rows)).save(tmp, format="PNG"))
     print("stages: " + ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items()))
-    print(f"wrote {out_path}\nwrote {png}  (rows: slices; columns: A (CT), B (MRI), fused)")
+    print(f"wrote {png}  (rows: slices; columns: A (CT), B (MRI), fused)")  # the runner named the volume
     return out_path, png
 
 

@@ -66,7 +66,7 @@ class PairFusionEvaluator(Evaluator):
             self.terminate()
         return {"pair": batchdata}
 
-    def run(self):  # noqa: D102 - the signature of Evaluator.run is not used: one epoch, always
+    def run(self):
         """Check and claim this process's pairs, run the engine over them, and conclude (summary, failures);
         returns the runner's result (:meth:`~scripts.volume.runner.VolumeFusionRunner.finish`)."""
         runner = self.runner
