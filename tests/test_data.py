@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from scripts.data import LoadHMIFPaird, datalist, hmif_pairs, is_validation, network_input, read_png, split_pairs
+from scripts.data import LumaChanneld, datalist, hmif_pairs, is_validation, network_input, read_png, split_pairs
 
 
 def _write_task(root, task="PET-MRI", modality="PET", names=("2001", "2007", "2014", "3003")):
@@ -47,12 +47,26 @@ def test_loader_gives_y_channel_and_mri(tmp_path):
     pair = hmif_pairs(tmp_path, "PET-MRI")[0]
     rgb = read_png(pair["a"])
     assert rgb.shape == (8, 8, 3) and rgb.dtype == np.float32 and rgb.max() <= 1
-    out = LoadHMIFPaird()(pair)
-    assert out["image"].shape == (2, 8, 8)
+    image = network_input(rgb, read_png(pair["b"]))
+    assert image.shape == (2, 8, 8) and image.dtype == np.float32
     y = 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
-    np.testing.assert_allclose(out["image"][0], y, atol=1e-6)
-    np.testing.assert_allclose(out["image"][1], read_png(pair["b"]))
-    assert "image" not in pair  # input dict untouched
+    np.testing.assert_allclose(image[0], y, atol=1e-6)
+    np.testing.assert_allclose(image[1], read_png(pair["b"]))
+
+
+def test_luma_channel_transform_of_channel_first_images():
+    rng = np.random.default_rng(1)
+    rgb = rng.random((3, 5, 7), dtype=np.float32)
+    gray = rng.random((1, 5, 7), dtype=np.float32)
+    data = {"rgb": rgb, "rgba": np.concatenate([rgb, np.ones((1, 5, 7), np.float32)]), "gray": gray,
+            "gray_as_rgb": np.repeat(gray, 3, axis=0), "other": "kept"}
+    out = LumaChanneld(["rgb", "rgba", "gray", "gray_as_rgb"])(data)
+    y = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
+    np.testing.assert_allclose(out["rgb"], y[None], atol=1e-6)
+    np.testing.assert_array_equal(out["rgba"], out["rgb"])  # alpha dropped
+    np.testing.assert_array_equal(out["gray"], gray)
+    np.testing.assert_array_equal(out["gray_as_rgb"], gray)  # equal channels: the gray image itself, not its Y
+    assert out["other"] == "kept" and data["rgb"] is rgb and data["rgb"].shape == (3, 5, 7)  # input dict untouched
 
 
 def test_network_input_refuses_size_mismatch():

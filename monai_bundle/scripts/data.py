@@ -6,6 +6,17 @@ name is a case id followed by a 3-digit slice index (``16003`` = case 16, slice 
 Validation split (never trained on): every slice whose index is a multiple of 7 (``slice % 7 == 0``), in every
 case - neighbouring slices are near-duplicates, so whole slices are held out, mimicking how the official test
 split was drawn.
+
+Two readers of a pair, proven identical on the HMIF images by ``tests/test_monai_equivalence.py``:
+
+* training (``configs/train.json``): MONAI's ``LoadImaged`` (PILReader, row-major) -> ``EnsureChannelFirstd`` ->
+  ``ScaleIntensityRanged`` (0-255 to [0, 1]) -> :class:`LumaChanneld` -> ``ConcatItemsd`` into ``image``.
+  :class:`LumaChanneld` is the one step MONAI has no transform for: the Y channel (BT.601 full range) of a
+  pseudo-colour PET/SPECT image.
+* everything else (benchmark, metrics, volume tools): :func:`read_png` (keeps the colour, which the benchmark puts
+  back after fusion) and :func:`network_input`.
+
+Both share :func:`drop_redundant_channels` and :func:`luma`, so gray and colour images are handled one way.
 """
 
 from __future__ import annotations
@@ -13,8 +24,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from monai.config import KeysCollection
 from monai.transforms import MapTransform
+from monai.utils import convert_to_numpy
 from PIL import Image
 
 from .color import rgb_to_ycbcr
@@ -27,7 +38,9 @@ __all__ = [
     "is_validation",
     "read_png",
     "network_input",
-    "LoadHMIFPaird",
+    "drop_redundant_channels",
+    "luma",
+    "LumaChanneld",
     "datalist",
 ]
 
@@ -89,39 +102,48 @@ def datalist(root: str | Path, task: str | list[str], split: str = "train") -> l
     return {"train": train, "val": val}[split]
 
 
+def drop_redundant_channels(image: np.ndarray) -> np.ndarray:
+    """A channel-last image without what carries nothing: alpha dropped, an RGB image whose three channels are
+    equal returned as gray (H, W) (its channel 0). Gray (H, W) is returned as it is."""
+    if image.ndim == 3:
+        image = image[..., :3]
+        if np.allclose(image[..., 0], image[..., 1]) and np.allclose(image[..., 0], image[..., 2]):
+            image = image[..., 0]
+    return image
+
+
+def luma(image: np.ndarray) -> np.ndarray:
+    """(H, W) float32: a gray image itself, or the Y channel (BT.601 full range, :func:`rgb_to_ycbcr`) of an RGB
+    (H, W, 3) image in [0, 1] - the HMIF protocol fuses the Y channel of PET/SPECT with the MRI."""
+    return (rgb_to_ycbcr(image)[..., 0] if image.ndim == 3 else image).astype(np.float32)
+
+
 def read_png(path: str | Path) -> np.ndarray:
-    """A PNG as float32 in [0, 1]: (H, W) for gray, (H, W, 3) for colour (alpha dropped)."""
+    """A PNG as float32 in [0, 1]: (H, W) for gray, (H, W, 3) for colour (:func:`drop_redundant_channels`)."""
     with Image.open(path) as im:
         arr = np.asarray(im)
-    if arr.dtype == np.uint16:
-        arr = arr / 65535.0
-    else:
-        arr = arr / 255.0
-    if arr.ndim == 3:
-        arr = arr[..., :3]
-        if np.allclose(arr[..., 0], arr[..., 1]) and np.allclose(arr[..., 0], arr[..., 2]):
-            arr = arr[..., 0]
-    return arr.astype(np.float32)
+    arr = arr / (65535.0 if arr.dtype == np.uint16 else 255.0)
+    return drop_redundant_channels(arr).astype(np.float32)
 
 
 def network_input(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(2, H, W) float32 network input from source A (gray, or RGB -> its Y channel) and the MRI B (gray)."""
-    a_y = rgb_to_ycbcr(a)[..., 0] if a.ndim == 3 else a
-    b_y = rgb_to_ycbcr(b)[..., 0] if b.ndim == 3 else b
+    a_y, b_y = luma(a), luma(b)
     if a_y.shape != b_y.shape:
         raise ValueError(f"source images differ in size: {a_y.shape} vs {b_y.shape}")
-    return np.stack([a_y, b_y]).astype(np.float32)
+    return np.stack([a_y, b_y])
 
 
-class LoadHMIFPaird(MapTransform):
-    """Reads the PNG pair named by keys ``a`` and ``b`` into ``image``: (2, H, W) float32 in [0, 1]."""
-
-    def __init__(self, keys: KeysCollection = ("a", "b"), output_key: str = "image"):
-        super().__init__(keys)
-        self.output_key = output_key
+class LumaChanneld(MapTransform):
+    """Channel-first images in [0, 1] (MONAI's ``EnsureChannelFirstd`` output: (1, H, W) gray, (3 or 4, H, W)
+    colour) -> (1, H, W) float32: :func:`luma` of :func:`drop_redundant_channels` of each. MONAI has colour-space
+    transforms for neither this nor alpha/gray-as-RGB handling, so this is the project's one custom step of the
+    training loader (configs/train.json)."""
 
     def __call__(self, data):
         d = dict(data)
-        key_a, key_b = self.keys
-        d[self.output_key] = network_input(read_png(d[key_a]), read_png(d[key_b]))
+        for key in self.key_iterator(d):
+            image = convert_to_numpy(d[key])
+            channel_last = image[0] if image.shape[0] == 1 else np.moveaxis(image, 0, -1)
+            d[key] = luma(drop_redundant_channels(channel_last))[None]
         return d

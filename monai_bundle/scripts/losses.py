@@ -172,6 +172,18 @@ class WDualMineLoss(nn.Module):
         self.tv = WeightSmoothnessLoss()
         self.last_terms: dict[str, float] = {}
 
+    #: the terms that need nothing but the fused image (the others need the training heads)
+    IMAGE_TERMS = ("avg", "grad", "cc")
+
+    def image_loss(self, fused: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        """The weighted sum of the :data:`IMAGE_TERMS` (L_avg, L_grad, L_cc, with this loss's weights) of a fused
+        image: the validation loss (configs/train.json, MONAI ``IgniteMetricHandler(loss_fn=...)``), which the
+        eval-mode network - fused image only - allows. Lower is better."""
+        return sum(
+            (self.weights[k] * getattr(self, k)(fused, images) for k in self.IMAGE_TERMS if self.weights[k] != 0),
+            fused.new_zeros(()),
+        )
+
     def forward(self, outputs: dict[str, torch.Tensor], images: torch.Tensor) -> torch.Tensor:
         fused = outputs["fused"]
         terms = {

@@ -2,23 +2,32 @@
 
 * :class:`FusionTrainingModel` - the module the trainer optimises: auxiliary outputs while training.
 * The loss is :class:`scripts.losses.WDualMineLoss`, called by the engine as ``loss(pred, label)`` where the
-  label is the source pair itself (fusion is unsupervised; the transforms copy ``image`` to ``label``).
+  label is the source pair itself (fusion is unsupervised; the transforms copy ``image`` to ``label``). The
+  validation metric is MONAI's ``IgniteMetricHandler(loss_fn=WDualMineLoss.image_loss)`` (a ``LossMetric``: the
+  mean over the validation pairs, gathered across the ranks of a distributed run).
 * :class:`LossTermsHandler` - averages each loss term over an epoch into ``engine.state.metrics`` so that
-  StatsHandler and TensorBoardStatsHandler log them (``loss_avg``, ``loss_grad``, ...).
+  StatsHandler and TensorBoardStatsHandler log them (``loss_avg``, ``loss_grad``, ...). MONAI's handlers log the
+  engine output or ignite metrics, not the terms a loss computed on the side.
+* :class:`ResumableCheckpoint` - epoch checkpoints and resumption from the newest one (MONAI's CheckpointSaver and
+  CheckpointLoader; the trainer itself is only known at ``attach`` time).
+* :func:`check_dataset_dir` - a missing ``dataset_dir`` as one clear error (what to pass).
+
+Where the weights go (configs/train.json): checkpoints in ``<run_dir>/checkpoints``, the final weights in
+``<models_dir>/<final_weights>``, by default ``runs/<task>/model.pt`` (``models_dir`` defaults to ``run_dir``).
+A training run never writes the shipped ``models/`` unless asked: ``--models_dir models``.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 
 import torch
 import torch.nn as nn
-from ignite.metrics import Metric
-from monai.handlers import from_engine
 
 from .losses import WDualMineLoss
 
-__all__ = ["FusionTrainingModel", "LossTermsHandler", "ResumableCheckpoint", "ValidationLoss"]
+__all__ = ["FusionTrainingModel", "LossTermsHandler", "ResumableCheckpoint", "check_dataset_dir"]
 
 
 class FusionTrainingModel(nn.Module):
@@ -65,14 +74,18 @@ class ResumableCheckpoint:
     """Epoch checkpoints of network, optimizer and trainer state in ``ckpt_dir`` (MONAI CheckpointSaver, the last
     ``n_saved`` kept), and - when such a checkpoint already exists - resumption from the newest one (MONAI
     CheckpointLoader) before the first epoch. The trainer is added at ``attach`` time, which avoids a circular
-    reference in the bundle config."""
+    reference in the bundle config.
+
+    Distributed training (configs/multi_gpu_train.json) attaches it on every rank: the saver writes on rank 0 only
+    (MONAI's CheckpointSaver writes through ignite's ``DiskSaver``, ``save_on_rank=0``; checked by
+    tests/test_bundle_multigpu.py), and every rank loads, as it must: each rank's trainer restarts at the same
+    epoch and iteration (otherwise the ranks' collective calls no longer pair up) and keeps its own optimizer
+    state. All ranks must therefore see ``ckpt_dir`` (one machine, or a shared file system)."""
 
     def __init__(self, ckpt_dir: str, items: dict, n_saved: int = 1, map_location: str = "cpu"):
         self.ckpt_dir, self.items, self.n_saved, self.map_location = ckpt_dir, dict(items), n_saved, map_location
 
     def latest(self):
-        from pathlib import Path
-
         found = sorted(Path(self.ckpt_dir).glob("*checkpoint_epoch=*.pt"), key=lambda p: p.stat().st_mtime)
         return found[-1] if found else None
 
@@ -89,31 +102,12 @@ class ResumableCheckpoint:
         ).attach(engine)
 
 
-class ValidationLoss(Metric):
-    """Ignite metric for the validation loop: the terms of the training loss ``loss`` (a :class:`WDualMineLoss`)
-    that need only the fused image - L_avg, L_grad and L_cc, with the loss's own weights (the feature
-    terms need the training heads) - averaged over the validation pairs. Lower is better."""
-
-    IMAGE_TERMS = ("avg", "grad", "cc")
-
-    def __init__(self, loss: WDualMineLoss | None = None):
-        self.loss = loss if loss is not None else WDualMineLoss()
-        super().__init__(output_transform=from_engine(["pred", "label"]))
-
-    def reset(self) -> None:
-        self._sum, self._n = 0.0, 0
-
-    def update(self, output) -> None:
-        preds, labels = output
-        pred, label = torch.stack(list(preds)), torch.stack(list(labels))
-        with torch.no_grad():
-            value = sum(
-                self.loss.weights[k] * getattr(self.loss, k)(pred, label)
-                for k in self.IMAGE_TERMS
-                if self.loss.weights[k]
-            )
-        self._sum += float(value) * pred.shape[0]
-        self._n += pred.shape[0]
-
-    def compute(self) -> float:
-        return self._sum / max(self._n, 1)
+def check_dataset_dir(dataset_dir: str) -> str:
+    """``dataset_dir`` itself when it is a folder; otherwise a FileNotFoundError that says what to pass (the bundle
+    command prints it as one line, see ``configs/train.json: validate_options``)."""
+    if not Path(dataset_dir).is_dir():
+        raise FileNotFoundError(
+            f"dataset_dir {dataset_dir} not found: pass --dataset_dir <HMIF folder> (it holds "
+            "<task>/<CT|PET|SPECT>/*.png and <task>/MRI/*.png, e.g. CT-MRI/CT/2004.png)"
+        )
+    return dataset_dir

@@ -7,6 +7,13 @@ without ``kind`` adjusts the task's preset, e.g. ``{'level': 60}``).
 
 NaN / Inf voxels are never silently propagated: they are refused (``nonfinite='error'``) or replaced by the
 volume's smallest finite value (``'fill'``), and the number of such voxels is reported.
+
+The mapping itself is MONAI's ``ScaleIntensityRange`` (``low``/``high`` -> [0, 1], clipped; :func:`apply_norm`).
+The range comes from the whole volume once (:func:`norm_range`) and is applied slab by slab, so MONAI's
+``ScaleIntensityRangePercentiles`` (percentiles of whatever array it is given) does not apply; the percentiles
+are ``np.percentile``'s, which MONAI's own ``percentile`` also falls back to on arrays and on tensors of more than
+10^6 elements (``torch.quantile`` has an input-size limit, pytorch#64947). Equality with the former hand-written
+mapping: ``tests/test_monai_equivalence.py``.
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+from monai.transforms import ScaleIntensityRange
+from monai.utils import convert_to_numpy
 
 from .types import FusionInputError
 
@@ -170,14 +179,15 @@ def norm_range(
 
 
 def apply_norm(array: np.ndarray, mapping: NormRange) -> np.ndarray:
-    """``array`` (a whole volume or a slab of it) mapped to a new float32 [0, 1] array; the input is unchanged."""
+    """``array`` (a whole volume or a slab of it) mapped to a new float32 [0, 1] array; the input is unchanged.
+
+    MONAI's ``ScaleIntensityRange`` (``mapping.low`` -> 0, ``mapping.high`` -> 1, clipped) on the float32 values
+    (float64 input is rounded to float32 first, as the volume pipeline computes in float32)."""
     array = np.asarray(array)
     if mapping.fill is not None:
         array = np.where(np.isfinite(array), array, array.dtype.type(mapping.fill))
-    out = np.subtract(array, np.float32(mapping.low), dtype=np.float32)  # one new float32 array
-    out *= np.float32(1.0 / (mapping.high - mapping.low))
-    np.clip(out, 0.0, 1.0, out=out)
-    return out
+    scale = ScaleIntensityRange(a_min=mapping.low, a_max=mapping.high, b_min=0.0, b_max=1.0, clip=True)
+    return convert_to_numpy(scale(array.astype(np.float32, copy=False)), dtype=np.float32)
 
 
 def normalize(
