@@ -72,3 +72,8 @@ def test_luma_channel_transform_of_channel_first_images():
 def test_network_input_refuses_size_mismatch():
     with pytest.raises(ValueError, match="differ in size"):
         network_input(np.zeros((8, 8)), np.zeros((8, 9)))
+
+
+def test_luma_channel_transform_refuses_values_above_one():
+    with pytest.raises(ValueError, match="values above 1 after the 0-255 scaling"):
+        LumaChanneld("a")({"a": np.full((1, 4, 4), 257 / 255, np.float32)})  # a 16-bit PNG scaled as 8-bit

@@ -1,4 +1,4 @@
-"""HMIF 2-D pairs: file discovery, the validation split, and the one PNG loader every entry point uses.
+"""HMIF 2-D pairs: file discovery, the validation split, and the PNG readers (one conversion to gray / Y).
 
 HMIF layout: ``<root>/<task>/<A-modality>/<name>.png`` with ``<root>/<task>/MRI/<name>.png`` (same name). A file
 name is a case id followed by a 3-digit slice index (``16003`` = case 16, slice 3).
@@ -13,8 +13,11 @@ Two readers of a pair, proven identical on the HMIF images by ``tests/test_monai
   ``ScaleIntensityRanged`` (0-255 to [0, 1]) -> :class:`LumaChanneld` -> ``ConcatItemsd`` into ``image``.
   :class:`LumaChanneld` is the one step MONAI has no transform for: the Y channel (BT.601 full range) of a
   pseudo-colour PET/SPECT image.
-* everything else (benchmark, metrics, volume tools): :func:`read_png` (keeps the colour, which the benchmark puts
-  back after fusion) and :func:`network_input`.
+* the benchmark and the experiment scripts of ``training/``: :func:`read_png` (keeps the colour, which the
+  benchmark puts back after fusion, and reads 16-bit PNGs too) and :func:`network_input`.
+
+The training loader scales 0-255 (HMIF is 8-bit gray or RGB); :class:`LumaChanneld` refuses values above 1 (a
+16-bit PNG) instead of training on them.
 
 Both share :func:`drop_redundant_channels` and :func:`luma`, so gray and colour images are handled one way.
 """
@@ -138,12 +141,15 @@ class LumaChanneld(MapTransform):
     """Channel-first images in [0, 1] (MONAI's ``EnsureChannelFirstd`` output: (1, H, W) gray, (3 or 4, H, W)
     colour) -> (1, H, W) float32: :func:`luma` of :func:`drop_redundant_channels` of each. MONAI has colour-space
     transforms for neither this nor alpha/gray-as-RGB handling, so this is the project's one custom step of the
-    training loader (configs/train.json)."""
+    training loader (configs/train.json). Values above 1 (a 16-bit PNG scaled as 8-bit) are refused."""
 
     def __call__(self, data):
         d = dict(data)
         for key in self.key_iterator(d):
             image = convert_to_numpy(d[key])
+            if image.max() > 1.0:
+                source = getattr(d[key], "meta", {}).get("filename_or_obj", key)
+                raise ValueError(f"{source}: values above 1 after the 0-255 scaling; training reads 8-bit PNGs")
             channel_last = image[0] if image.shape[0] == 1 else np.moveaxis(image, 0, -1)
             d[key] = luma(drop_redundant_channels(channel_last))[None]
         return d
