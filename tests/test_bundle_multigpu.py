@@ -7,12 +7,14 @@ validation metric is the mean over all validation pairs (gathered across the ran
 both ranks' state saved by an extra test-only ``finalize`` - that DistributedDataParallel synchronised the
 gradients of every parameter, auxiliary heads included (the reconstruction heads and the InfoNCE projection only
 run in ``training_outputs``): both ranks end with identical weights although each trained on different pairs, and
-Adam holds a non-zero first moment for every parameter.
+Adam holds a non-zero first moment for every parameter. A second run continues to 2 epochs from rank 0's
+checkpoint: every rank loads it (trainer, network and optimizer state).
 """
 from __future__ import annotations
 
 import json
 import re
+import shutil
 import sys
 
 import numpy as np
@@ -52,6 +54,20 @@ def ddp_run(tmp_path_factory):
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     log = run_bundle(training_args(configs, root, data), launcher=launcher, timeout=300)
     return root, log, data
+
+
+@pytest.fixture(scope="module")
+def ddp_resumed(ddp_run, tmp_path_factory):
+    """The 1-epoch run continued to 2 epochs, both ranks reading the checkpoint folder rank 0 wrote (as with the
+    default, shared ``ckpt_dir``); (bundle_root, log)."""
+    root = tmp_path_factory.mktemp("resumed") / "bundle"
+    shutil.copytree(ddp_run[0], root)
+    extra = root.parent / "shared_checkpoints.json"
+    extra.write_text(json.dumps({**PER_RANK, "ckpt_dir": "$os.path.join(@run_dir, 'checkpoints_rank0')"}))
+    configs = ["configs/train.json", "configs/multi_gpu_train.json", str(extra)]
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    log = run_bundle(training_args(configs, root, ddp_run[2], max_epochs=2), launcher=launcher, timeout=300)
+    return root, log
 
 
 def test_ranks_split_the_data_and_only_rank_0_logs_and_saves(ddp_run):
@@ -115,3 +131,17 @@ def test_ddp_synchronised_every_parameter_including_the_auxiliary_heads(ddp_run)
     for head in ("encoder.", "scales.", "decoder.", "reconstruct_a.", "reconstruct_b.", "projection."):
         assert sum(v for n, v in moments.items() if n.startswith(head)) > 0, head
     assert int(state[0]["step"]) == 4  # four synchronised optimizer steps on every rank
+
+
+def test_every_rank_resumes_from_the_checkpoint(ddp_resumed):
+    root, log = ddp_resumed
+    checkpoint = root / "runs" / "ct-mri" / "checkpoints_rank0" / "checkpoint_epoch=1.pt"
+    assert f"resuming from {checkpoint}" in log
+    assert "Epoch: 2/2, Iter: 4/4" in log and "Epoch: 1/2" not in log  # epoch 1 is not trained again
+    # had rank 1 not loaded, it would train 2 epochs against rank 0's one and the collectives would not pair up
+    ranks = [torch.load(root / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    for rank in ranks:
+        assert int(rank["optimizer"]["state"][0]["step"]) == 8  # 4 restored + 4 of epoch 2, on every rank
+    for key, value in ranks[0]["model"].items():
+        assert torch.equal(value, ranks[1]["model"][key]), key
+    assert not (root / "runs" / "ct-mri" / "checkpoints_rank1").exists()
