@@ -54,9 +54,11 @@ import pytest  # noqa: E402
 from scripts.volume import FusionInputError, load_volume  # noqa: E402
 from scripts.volume.geometry import resample  # noqa: E402
 from scripts.volume.normalize import normalize, resolve_norm  # noqa: E402
-from scripts.volume.registration import Registration, _judge, rigid_error  # noqa: E402
+from scripts.volume.registration import Registration, _judge, _pyramid, rigid_error  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[1] / "monai_bundle" / "sample_data"
+CORNERS = ((0, 0, 0), (-120, -120, -37.5), (120, 120, 37.5))  # RAS mm: the sample grid's centre and corners
+HEAD = ((0, 0, 0), (-75, -95, -37.5), (75, 95, 37.5), (-75, 95, 0), (75, -95, 0))  # the head's extent
 
 
 def rigid(degrees: float, axis, translation) -> np.ndarray:
@@ -98,18 +100,57 @@ def test_a_known_rigid_transform_of_the_sample_pair_is_recovered(sample):
     known = rigid(5.0, (0, 0, 1), (6.0, -4.0, 0.0))
     result = register_rigid(other, Volume(mri.array, known @ mri.affine))
     assert result.accepted and result.mi_after > result.mi_before and "in-plane registration" in result.message
-    for corner in ((0, 0, 0), (-120, -120, -37.5), (120, 120, 37.5)):
+    for corner in CORNERS:
         degrees, millimetres = rigid_error(result.transform, known, corner)
         assert degrees < 0.5 and millimetres < 1.0, (corner, degrees, millimetres)
 
 
-def test_the_real_sample_pair_is_left_as_it_is(sample):
-    """CT and MRI of the atlas, aligned in scanner coordinates: no transform improves the mutual information by
-    1 %, so the identity is kept, with the measure in the message (the issue's 9.1 deg is gone)."""
+@pytest.fixture(scope="module")
+def ct_to_mri(sample):
+    """The registration of the real CT-MRI sample pair as it is (A = CT, B = MRI)."""
     ct, mri, _ = sample
-    result = register_rigid(ct, mri)
-    assert np.array_equal(result.transform, np.eye(4)) and not result.accepted
-    assert "mutual information" in result.message
+    return register_rigid(ct, mri)
+
+
+def test_the_real_sample_pair_needs_at_most_a_small_correction(ct_to_mri):
+    """CT and MRI of the atlas, aligned in scanner coordinates up to a small in-plane rotation: the registration
+    stays close to the identity (under 1.5 deg, 1 mm at the centre, 2.5 mm anywhere in the head) and says how
+    much it raised the mutual information (the issue's 9.1 deg is gone). The pair's own residual is measured,
+    not assumed: about 0.9 deg, +3.8 % MI at full resolution over the scanner coordinates."""
+    assert ct_to_mri.mi_after > ct_to_mri.mi_before and "in-plane registration" in ct_to_mri.message
+    assert f"{ct_to_mri.mi_before:.3f} before, {ct_to_mri.mi_after:.3f} after" in ct_to_mri.message
+    assert rigid_error(ct_to_mri.found, np.eye(4))[1] < 1.0
+    for point in HEAD:
+        degrees, millimetres = rigid_error(ct_to_mri.found, np.eye(4), point)
+        assert degrees < 1.5 and millimetres < 2.5, (point, degrees, millimetres)
+
+
+@pytest.mark.parametrize(
+    "degrees, translation",
+    [(5.0, (6.0, -4.0, 0.0)), (-4.0, (-5.0, 3.0, 0.0))],
+    ids=["5deg+(6,-4)mm", "-4deg+(-5,3)mm"],
+)
+def test_a_known_rigid_transform_of_the_real_ct_mri_pair_is_recovered(sample, ct_to_mri, degrees, translation):
+    """The real MRI moved by a known rotation about the slice normal and an in-plane shift (two directions):
+    the registration to the CT recovers it within 0.5 deg and 1 mm, at the volume's corners as well as its
+    centre, relative to the pair's own alignment (``known @ found``: the pair's residual rotation, see
+    :func:`test_the_real_sample_pair_needs_at_most_a_small_correction`, then the known motion)."""
+    ct, mri, _ = sample
+    known = rigid(degrees, (0, 0, 1), translation)
+    result = register_rigid(ct, Volume(mri.array, known @ mri.affine))
+    assert result.accepted and result.mi_after > 1.2 * result.mi_before and "in-plane registration" in result.message
+    for corner in CORNERS:
+        degrees_off, millimetres = rigid_error(result.transform, known @ ct_to_mri.found, corner)
+        assert degrees_off < 0.5 and millimetres < 1.0, (corner, degrees_off, millimetres)
+
+
+def test_the_pyramid_keeps_thick_slices_and_small_volumes():
+    """Shrink factors per axis (a 5 mm slice stack is not shrunk through-plane) and a coarsest level only when
+    every axis keeps 16 voxels; smoothing of at least twice the finest spacing, full resolution included."""
+    thick = Volume(np.zeros((256, 256, 16), np.float32), make_affine((1.0, 1.0, 5.0)))
+    assert _pyramid(thick) == [(4.0, [4, 4, 1]), (2.0, [2, 2, 1]), (2.0, [1, 1, 1])]
+    small = Volume(np.zeros((40, 48, 22), np.float32), make_affine((1.5, 1.5, 2.0)))
+    assert _pyramid(small) == [(3.0, [2, 2, 2]), (3.0, [1, 1, 1])]
 
 
 def test_six_degrees_of_freedom_on_a_near_isotropic_volume():
