@@ -48,6 +48,7 @@ def one_error_line(capsys, code: int) -> str:
     (("--strenght", "0.5"), "unknown option --strenght; did you mean '--strength'?"),
     (("--imagea", "x.nii.gz"), "unknown option --imagea; did you mean '--image_a'?"),
     (("--runner#strenght", "1"), "unknown option --runner#strenght; did you mean '--runner#strength'?"),
+    (("--models_dir", "models"), "unknown option --models_dir; it was replaced by --ckpt_path"),
     (("--task", "ct-mri"), "unknown task 'ct-mri'"),
     (("--task", "MRI-CT"), "did you mean 'CT-MRI'?"),
     (("--strength", "5"), "strength must be in [0, 1]"),

@@ -114,8 +114,15 @@ def check_command_line(task_choices=None) -> bool:
     return True
 
 
+#: options of earlier releases and what replaced them (bundle 0.4.0: inference loads exactly one weights file)
+RENAMED = {"models_dir": "--ckpt_path <weights file> (e.g. models/model.pt)"}
+
+
 def _suggestion(key: str, config: dict, files) -> str:
-    """The closest valid option to ``key``: among its siblings for a nested ``a#b``, else the top-level ids."""
+    """The closest valid option to ``key``: a renamed option's successor (:data:`RENAMED`), among its siblings
+    for a nested ``a#b``, else the top-level ids."""
+    if key in RENAMED and key not in config:
+        return f"; it was replaced by {RENAMED[key]}"
     parent = key.rpartition("#")[0]
     siblings = _node(config, parent) if parent else _MISSING
     if isinstance(siblings, dict):
