@@ -128,7 +128,7 @@ def load_volume(path: str | Path, verify: bool = True) -> Volume:
         raise
     except Exception as exc:  # readers raise many types for truncated or foreign files
         raise FusionInputError(
-            f"cannot read {path} as a volume (NIfTI, NRRD, DICOM, ...): " f"{error_reason(exc)}"
+            f"cannot read {path} as a volume (NIfTI, NRRD, DICOM, ...): {error_reason(exc)}"
         ) from exc
     spatial = array.ndim - (1 if channels > 1 else 0)
     if spatial != 3:
@@ -222,6 +222,6 @@ def save_volume(volume: Volume, path: str | Path, overwrite: bool = True) -> Pat
     (``.nii.gz`` / ``.nii`` with nibabel, anything else ITK writes, e.g. ``.nrrd``). Returns the path."""
     if volume.array.ndim != 3 and not volume.is_rgb:
         raise FusionInputError(
-            f"can only write a scalar (I, J, K) or RGB (I, J, K, 3) volume, " f"got shape {volume.array.shape}"
+            f"can only write a scalar (I, J, K) or RGB (I, J, K, 3) volume, got shape {volume.array.shape}"
         )
     return atomic_write(path, lambda temporary: _write(volume, temporary), overwrite)

@@ -87,7 +87,7 @@ def resolve_norm(task: str, which: str, override: dict | str | None = None) -> d
     kind = override.get("kind", base["kind"])
     if kind not in _KEYS:
         raise FusionInputError(
-            f"unknown normalization kind {kind!r} for volume {which.upper()}; " f"expected one of {', '.join(_KEYS)}"
+            f"unknown normalization kind {kind!r} for volume {which.upper()}; expected one of {', '.join(_KEYS)}"
         )
     unknown = set(override) - {"kind", *_KEYS[kind]}
     if unknown:

@@ -74,9 +74,7 @@ def validate_options(options: FusionOptions) -> tuple[dict, dict, str | None]:
     colormap = None
     if options.color:
         if options.task not in COLORMAPS:
-            raise FusionInputError(
-                f"colour fusion is for PET/SPECT tasks ({', '.join(COLORMAPS)}), " f"not {options.task}"
-            )
+            raise FusionInputError(f"colour fusion is for PET/SPECT tasks ({', '.join(COLORMAPS)}), not {options.task}")
         colormap = options.colormap or COLORMAPS[options.task]
         colormap_lut(colormap)  # refuses an unknown name now, not after the network has run
     return resolve_norm(options.task, "a", options.norm_a), resolve_norm(options.task, "b", options.norm_b), colormap

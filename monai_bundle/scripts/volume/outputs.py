@@ -135,7 +135,7 @@ class OutputClaim:
                 continue
             except OSError as exc:
                 raise FusionInputError(
-                    f"the output folder {self.path.parent} is not writable: " f"{error_reason(exc)}"
+                    f"the output folder {self.path.parent} is not writable: {error_reason(exc)}"
                 ) from exc
             with os.fdopen(descriptor, "w") as handle:
                 handle.write(f"{os.getpid()} {host}\n")

@@ -100,7 +100,7 @@ def _parameter_weights(fixed: Volume) -> tuple[list[float], str]:
     rotation = [1.0 if i == physical else 0.0 for i in range(3)]
     translation = [0.0 if i == physical else 1.0 for i in range(3)]
     return rotation + translation, (
-        f"in-plane registration (slices {spacing[axis]:.3g} mm apart: the slice " "positions are kept)"
+        f"in-plane registration (slices {spacing[axis]:.3g} mm apart: the slice positions are kept)"
     )
 
 

@@ -48,9 +48,7 @@ def read_datalist(datalist, dataset_dir=".") -> list[dict]:
     if isinstance(datalist, dict):
         datalist = datalist.get("pairs")
     if not isinstance(datalist, list):
-        raise FusionInputError(
-            'a datalist is a list of {"image_a": ..., "image_b": ...} entries ' '(or {"pairs": [...]})'
-        )
+        raise FusionInputError('a datalist is a list of {"image_a": ..., "image_b": ...} entries (or {"pairs": [...]})')
     pairs = []
     for number, entry in enumerate(datalist):
         if not isinstance(entry, dict) or not {"image_a", "image_b"} <= set(entry):
