@@ -139,8 +139,8 @@ def test_dominance_check_names_the_baselines_at_least_as_good_on_all_six_metrics
     assert dominated_by(summary, "wdualmine@0.5", ["mean", "select@0.5", "gain@1.1"]) == ["select@0.5"]
     assert dominated_by(summary, "wdualmine@1", ["mean", "select@0.5", "gain@1.1"]) == []
     lines = dominance_lines(summary)
-    assert "| wdualmine@0.5 | dominated by select@0.5 |" in lines
-    assert "| wdualmine@1 | not dominated |" in lines
+    assert "| wdualmine@0.5 | dominated by select@0.5 | |" in lines
+    assert "| wdualmine@1 | not dominated | select@0.5: the network leads on 1 of 6 (Qabf +0.1) |" in lines
 
 
 def test_ablation_table_lists_the_rules_once_and_every_variant(tmp_path):

@@ -12,16 +12,7 @@ import torch
 from scripts.data import TASKS, datalist, network_input, read_png
 from scripts.task_defaults import default_strength
 from scripts.weights import load_network
-
-GAINS = np.linspace(0.5, 2.0, 301)
-
-
-def unexplained_by_a_gain(fused: np.ndarray, mean: np.ndarray) -> float:
-    """``min_g ||F - clip(g * mean, 0, 1)|| / ||F - mean||`` over a fine grid of gains g (1 = the mean)."""
-    deviation = np.linalg.norm(fused - mean)
-    best = min(np.linalg.norm(fused - np.clip(g * mean, 0, 1)) for g in GAINS)
-    return best / deviation
-
+from training.target_feasibility import output, unexplained_by_a_gain
 
 def test_a_global_gain_is_told_apart():
     """The measure itself: a gain on the mean is fully explained, a per-pixel choice between sources is not."""
@@ -30,6 +21,20 @@ def test_a_global_gain_is_told_apart():
     mean = (a + b) / 2
     assert unexplained_by_a_gain(np.clip(1.3 * mean, 0, 1), mean) < 0.02
     assert unexplained_by_a_gain(np.where(a > b, a, b), mean) > 0.5
+
+
+def test_the_feasibility_families_reduce_to_the_mean_and_the_gain():
+    """training/target_feasibility.py: every family is the mean at strength 0 (and gain 1); ``gain`` is a pure
+    gain (fully explained by one), the shipped ``net`` output a per-pixel choice."""
+    rng = np.random.default_rng(1)
+    a, b = rng.random((32, 32)) * 0.8, rng.random((32, 32)) * 0.8
+    w = (a > b).astype(np.float64)
+    mean = (a + b) / 2
+    for family, param in (("net", None), ("gain+net", 1.0), ("cc-shift", 2.0), ("detail", 4.0), ("edge", 2.0)):
+        np.testing.assert_allclose(output(family, param, 0.0, a, b, w), mean, atol=1e-12)
+    np.testing.assert_allclose(output("net", None, 1.0, a, b, w), np.maximum(a, b), atol=1e-12)
+    assert unexplained_by_a_gain(np.clip(output("gain", 1.2, 0.0, a, b, w), 0, 1), mean) < 0.02
+    assert unexplained_by_a_gain(np.clip(output("net", None, 0.5, a, b, w), 0, 1), mean) > 0.5
 
 
 @pytest.mark.parametrize("task", TASKS)
