@@ -13,7 +13,8 @@ shifts (SciPy, cubic splines) and scored by a 64-bin mutual information on the h
 histogram; the best angle is the residual rotation left in the pair. It is printed at the nominal alignment
 and after the registration: a registration that is right leaves (close to) no residual.
 
-Usage: ``.venv/bin/python training/registration_cases.py [HMIF training folder]`` (default ``../shared/data/hmif-train``).
+Usage: ``.venv/bin/python training/registration_cases.py [HMIF training folder [case ...]]`` (default
+``../shared/data/hmif-train``, every case).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from scripts.volume.registration import apply_rigid, register_rigid  # noqa: E40
 from scripts.volume.types import Volume  # noqa: E402
 
 ANGLES = np.arange(-3.0, 3.01, 0.25)  # degrees, in-plane
-SHIFTS = (-1.0, -0.5, 0.0, 0.5, 1.0)  # voxels, each in-plane axis
+SHIFTS = tuple(np.arange(-3.0, 3.01, 1.0))  # voxels, each in-plane axis (then refined by half a voxel)
 BINS = 64
 
 
@@ -54,10 +55,13 @@ def _mutual_information(x: np.ndarray, y: np.ndarray) -> float:
     return float((p[nz] * np.log(p[nz] / outer[nz])).sum())
 
 
-def residual_rotation(fixed: np.ndarray, moving: np.ndarray, angles=ANGLES, shifts=SHIFTS) -> tuple[float, np.ndarray]:
+def residual_rotation(
+    fixed: np.ndarray, moving: np.ndarray, angles=ANGLES, shifts=SHIFTS, refine: float = 0.5
+) -> tuple[float, np.ndarray]:
     """The in-plane rotation (degrees, about the grid centre, all slices together) of ``moving`` that best matches
     ``fixed`` by mutual information, and the MI profile over ``angles`` (each the best over ``shifts`` x
-    ``shifts`` voxels). The best angle is refined by a parabola through the best grid angle and its neighbours.
+    ``shifts`` voxels, then over the 8 neighbours ``refine`` voxels around that best shift). The best angle is
+    refined by a parabola through the best grid angle and its neighbours.
 
     ``fixed`` and ``moving`` are (x, y, slice) arrays on one grid (the pipeline's resampler put ``moving`` there);
     one joint histogram of all slices, on the fixed volume's head (above 5 % of its range). Independent of ITK by
@@ -70,23 +74,26 @@ def residual_rotation(fixed: np.ndarray, moving: np.ndarray, angles=ANGLES, shif
     coefficients = [ndimage.spline_filter(moving[:, :, k].astype(np.float64), order=3) for k in range(moving.shape[2])]
     centre = (np.array(moving.shape[:2]) - 1) / 2.0
     target = np.concatenate([fixed_bins[:, :, k][head[:, :, k]] for k in range(fixed.shape[2])])
+    def score(rotation: np.ndarray, dx: float, dy: float) -> float:
+        offset = centre - rotation @ centre + (dx, dy)
+        moved = np.concatenate(
+            [
+                ndimage.affine_transform(c, rotation, offset, order=3, prefilter=False)[head[:, :, k]]
+                for k, c in enumerate(coefficients)
+            ]
+        )
+        sample = np.clip((moved - m_low) / max(m_high - m_low, 1e-12) * BINS, 0, BINS - 1).astype(np.int64)
+        return _mutual_information(target, sample)
+
     profile = []
     for angle in angles:
         t = np.radians(angle)
         rotation = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
-        score = -np.inf
-        for dx in shifts:
-            for dy in shifts:
-                offset = centre - rotation @ centre + (dx, dy)
-                moved = np.concatenate(
-                    [
-                        ndimage.affine_transform(c, rotation, offset, order=3, prefilter=False)[head[:, :, k]]
-                        for k, c in enumerate(coefficients)
-                    ]
-                )
-                sample = np.clip((moved - m_low) / max(m_high - m_low, 1e-12) * BINS, 0, BINS - 1).astype(np.int64)
-                score = max(score, _mutual_information(target, sample))
-        profile.append(score)
+        best, dx, dy = max((score(rotation, x, y), x, y) for x in shifts for y in shifts)
+        if refine:
+            around = [(dx + i * refine, dy + j * refine) for i in (-1, 0, 1) for j in (-1, 0, 1) if i or j]
+            best = max([best] + [score(rotation, x, y) for x, y in around])
+        profile.append(best)
     profile = np.array(profile)
     i = int(np.clip(np.argmax(profile), 1, len(angles) - 2))
     y0, y1, y2 = profile[i - 1 : i + 2]
@@ -106,8 +113,9 @@ def residual_before_after(fixed: Volume, moving: Volume, transform: np.ndarray, 
     return tuple(out)
 
 
-def main(data: Path) -> None:
+def main(data: Path, only: tuple[str, ...] = ()) -> None:
     cases = sorted({p.stem[:-3] for p in (data / "CT-MRI" / "CT").glob("*.png")}, key=int)
+    cases = [c for c in cases if not only or c in only]
     for case in cases:
         make_sample_data.CASE = case
         with tempfile.TemporaryDirectory() as tmp:
@@ -128,4 +136,4 @@ def main(data: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared" / "data" / "hmif-train")
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared" / "data" / "hmif-train", tuple(sys.argv[2:]))

@@ -108,7 +108,7 @@ def dominance_lines(summary: dict, network_prefix: str = "wdualmine") -> list[st
             lines.append(f"| {method} | dominated by {', '.join(beaten_by)} | |")
             continue
         rival, lead = closest_rival(summary, method, baselines)
-        margins = ", ".join(f"{m} {v:+.4g}" for m, v in lead.items())
+        margins = ", ".join(f"{m} {v:+.3g}" for m, v in lead.items())
         lines.append(f"| {method} | not dominated | {rival}: the network leads on {len(lead)} of "
                      f"{len(DOMINANCE_METRICS)} ({margins}) |")
     if not lines:
