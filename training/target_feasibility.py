@@ -9,8 +9,8 @@ beside the pure gain the per-pixel test rules out. With ``D = (2w - 1)(A - B)/2`
 * ``net@λ``: ``M + λD``, the shipped output;
 * ``gain@g``: ``g·M`` (a baseline of the benchmark; not per-pixel);
 * ``gain+net@g/λ``: ``g·M + λD``;
-* ``cc-shift(κ)@λ``: ``M + λ(D + κ·(σ_B - σ_A)/(σ_A + σ_B)·(A - B)/2)``, κ = 1, 2: the weight shifted per image toward
-  the blend of the sources that maximises CC (each source weighted by 1/σ);
+* ``cc-shift(κ)@λ``: ``M + λ(D + κ·(σ_B - σ_A)/(σ_A + σ_B)·(A - B)/2)``, κ = 1, 1.5, 2: the weight shifted
+  per image toward the blend of the sources that maximises CC (each source weighted by 1/σ);
 * ``detail@λ``: ``M + λ(D - G_4 * D)``: only the detail (high-pass, Gaussian σ = 4 px) of the selection;
 * ``edge@λ``: ``M + λ·m·D``, ``m`` the sources' larger Sobel magnitude (Gaussian σ = 2 px) over its 90th
   percentile, clipped to 1: the selection only near edges.
@@ -46,7 +46,7 @@ FAMILIES = (
     [("net", None, lam) for lam in (0.05, 0.1, 0.15, 0.2)]
     + [("gain", g, 0.0) for g in (1.05, 1.1, 1.2)]
     + [("gain+net", g, lam) for g, lam in ((1.06, 0.05), (1.1, 0.05), (1.1, 0.1))]
-    + [("cc-shift", k, lam) for k in (1.0, 2.0) for lam in (0.1, 0.15, 0.2)]
+    + [("cc-shift", k, lam) for k in (1.0, 1.5, 2.0) for lam in (0.1, 0.15, 0.2)]
     + [("detail", 4.0, lam) for lam in (0.1, 0.2, 0.3)]
     + [("edge", 2.0, lam) for lam in (0.1, 0.2, 0.3)]
 )
