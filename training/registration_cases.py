@@ -32,7 +32,7 @@ sys.path[:0] = [str(ROOT / "monai_bundle"), str(ROOT / "monai_bundle" / "sample_
 import make_sample_data  # noqa: E402  (the sample pair's own builder)
 from scripts.volume.geometry import resample  # noqa: E402
 from scripts.volume.io import load_volume  # noqa: E402
-from scripts.volume.registration import apply_rigid, register_rigid  # noqa: E402
+from scripts.volume.registration import apply_rigid, register_rigid, rigid_error  # noqa: E402
 from scripts.volume.types import Volume  # noqa: E402
 
 ANGLES = np.arange(-3.0, 3.01, 0.25)  # degrees, in-plane
@@ -40,9 +40,8 @@ SHIFTS = tuple(np.arange(-3.0, 3.01, 1.0))  # voxels, each in-plane axis (then r
 BINS = 64
 
 
-def _bytes(x: np.ndarray) -> np.ndarray:
-    """``x`` scaled to 0..BINS-1 integer bins over its own 0.5-99.5 % range."""
-    low, high = np.percentile(x, [0.5, 99.5])
+def _bins(x: np.ndarray, low: float, high: float) -> np.ndarray:
+    """``x`` as integer bins 0..BINS-1 of the range ``low``..``high`` (values outside it clipped)."""
     return np.clip((x - low) / max(high - low, 1e-12) * BINS, 0, BINS - 1).astype(np.int64)
 
 
@@ -67,13 +66,14 @@ def residual_rotation(
     one joint histogram of all slices, on the fixed volume's head (above 5 % of its range). Independent of ITK by
     design: SciPy's cubic splines, a fixed search grid, no smoothing, no optimiser.
     """
-    fixed_bins = _bytes(fixed)
+    fixed_bins = _bins(fixed, *np.percentile(fixed, [0.5, 99.5]))
     low, high = np.percentile(fixed, [1.0, 99.0])
     head = fixed > low + 0.05 * (high - low)
     m_low, m_high = np.percentile(moving, [0.5, 99.5])
     coefficients = [ndimage.spline_filter(moving[:, :, k].astype(np.float64), order=3) for k in range(moving.shape[2])]
     centre = (np.array(moving.shape[:2]) - 1) / 2.0
     target = np.concatenate([fixed_bins[:, :, k][head[:, :, k]] for k in range(fixed.shape[2])])
+
     def score(rotation: np.ndarray, dx: float, dy: float) -> float:
         offset = centre - rotation @ centre + (dx, dy)
         moved = np.concatenate(
@@ -82,8 +82,7 @@ def residual_rotation(
                 for k, c in enumerate(coefficients)
             ]
         )
-        sample = np.clip((moved - m_low) / max(m_high - m_low, 1e-12) * BINS, 0, BINS - 1).astype(np.int64)
-        return _mutual_information(target, sample)
+        return _mutual_information(target, _bins(moved, m_low, m_high))
 
     profile = []
     for angle in angles:
@@ -122,10 +121,8 @@ def main(data: Path, only: tuple[str, ...] = ()) -> None:
             make_sample_data.main(data, Path(tmp))
             ct, mri = (load_volume(Path(tmp) / f"{name}_case{case}.nii.gz") for name in ("ct", "mri"))
             result = register_rigid(ct, mri)
-        rotation = result.found[:3, :3]
-        angle = np.degrees(np.arccos(np.clip((np.trace(rotation) - 1) / 2, -1, 1)))
-        centre = ct.affine @ np.r_[np.array(ct.array.shape) / 2, 1.0]
-        shift = np.linalg.norm((result.found @ centre)[:3] - centre[:3])
+        centre = (ct.affine @ np.r_[np.array(ct.array.shape) / 2, 1.0])[:3]
+        angle, shift = rigid_error(result.found, np.eye(4), centre)
         nominal, registered = residual_before_after(ct, mri, result.found)
         print(
             f"case {case:>2} ({ct.array.shape[2]} slices): optimum {angle:.2f} deg, {shift:.2f} mm at the centre; "

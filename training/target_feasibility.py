@@ -37,9 +37,10 @@ for _path in (REPO, REPO / "monai_bundle"):
 import numpy as np  # noqa: E402
 from scipy.ndimage import gaussian_filter, sobel  # noqa: E402
 
+from scripts.color import to_uint8  # noqa: E402
 from scripts.data import TASKS, network_input, read_png  # noqa: E402
 from scripts.metrics import fusion_metrics  # noqa: E402
-from training.benchmark import _read_uint8, fused_image, select_pairs  # noqa: E402
+from training.benchmark import fused_image, select_pairs  # noqa: E402
 from training.compare_anchors import METRICS, failures, read_anchor_table  # noqa: E402
 
 FAMILIES = (
@@ -101,11 +102,11 @@ def _score(job: tuple[str, dict]) -> list[dict]:
     torch.set_num_threads(1)
     if task not in _NETWORKS:
         _NETWORKS[task] = load_network(task, weights_file(None), device="cpu")
-    a_image = read_png(pair["a"])
-    x = network_input(a_image, read_png(pair["b"])).astype(np.float64)
+    a_image, b_image = read_png(pair["a"]), read_png(pair["b"])
+    x = network_input(a_image, b_image).astype(np.float64)
     with torch.inference_mode():
         w = _NETWORKS[task].selection_weight(torch.from_numpy(x[None].astype(np.float32)))[0, 0].double().numpy()
-    a8, b8 = _read_uint8(pair["a"]), _read_uint8(pair["b"])
+    a8, b8 = to_uint8(a_image), to_uint8(b_image)  # as the benchmark reads them (_read_uint8), without a re-read
     mean = (x[0] + x[1]) / 2
     rows = [{"method": "mean", "per_pixel": 0.0, **fusion_metrics(a8, b8, fused_image(mean, a_image))}]
     for family, param, lam in FAMILIES:
@@ -153,8 +154,9 @@ def main(argv=None) -> None:
         for task in args.tasks:
             jobs = [(task, p) for p in select_pairs(args.data, task, args.split, args.every)]
             rows = [r for part in pool.imap(_score, jobs) for r in part]
-            lines += table(task, rows, anchors)
-            print("\n".join(lines[-len(FAMILIES) - 5 :]), flush=True)
+            block = table(task, rows, anchors)
+            lines += block
+            print("\n".join(block), flush=True)
     if args.out:
         args.out.write_text("\n".join(lines))
 
